@@ -1,0 +1,505 @@
+"""Decoded frames and audio windows from video and audio files, via PyAV.
+
+Dataset preparation reads a frame at time t and the audio around t from millions of
+clips, some of them broken. Every failure is raised as a :class:`MediaError` subclass
+whose ``reason`` is a short code that the pipeline can write to its failures list.
+
+Times are seconds from the start of the clip, the earliest start of its audio and video
+streams, so that a picture and a sound recorded together get the same time even when a
+stream does not start at timestamp 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.logging
+import numpy as np
+import soxr
+
+logger = logging.getLogger(__name__)
+
+# FFmpeg warns about every oddity in real-world files; at millions of clips that is noise.
+av.logging.set_level(av.logging.ERROR)
+
+# av.open and demuxing raise FFmpegError subclasses, OSError for I/O, and (for a few
+# malformed headers) plain ValueError; all of them mean "this file cannot be read".
+_AV_ERRORS = (av.error.FFmpegError, OSError, ValueError)
+
+# A file whose packets end this much before its stated duration was cut short (a partial
+# download). The margin covers containers rounding durations and streams ending a frame
+# apart.
+_TRUNCATION_SLACK_S = 0.1
+
+_SAMPLE_DTYPES = {
+    "u8": np.uint8,
+    "s16": np.int16,
+    "s32": np.int32,
+    "s64": np.int64,
+    "flt": np.float32,
+    "dbl": np.float64,
+}
+
+
+class MediaError(Exception):
+    """Base class of media failures; ``reason`` is the code written to failures.csv."""
+
+    reason = "media_error"
+
+
+class UnreadableMedia(MediaError):
+    """Missing, not media, or too damaged for anything to decode."""
+
+    reason = "unreadable"
+
+
+class NoVideoStream(MediaError):
+    reason = "no_video_stream"
+
+
+class NoAudioStream(MediaError):
+    reason = "no_audio_stream"
+
+
+class WindowOutsideClip(MediaError):
+    """The requested time or window lies entirely outside the clip."""
+
+    reason = "window_outside_clip"
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: str
+    duration_s: float
+    has_video: bool
+    has_audio: bool
+    width: int | None
+    height: int | None
+    fps: float | None
+    audio_rate: int | None
+    audio_channels: int | None
+
+
+@dataclass(frozen=True)
+class AudioWindow:
+    samples: np.ndarray  # float32, mono, exactly round(window_s * rate) samples
+    rate: int
+    start_s: float  # requested start, may be negative
+    padded_s: float  # seconds of zeros standing in for audio the file does not have
+
+    @property
+    def padded(self) -> bool:
+        return self.padded_s > 0.0
+
+
+class MediaFile:
+    """An open media file; reuse it to read several frames and windows from one clip."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        try:
+            # metadata_errors="replace": odd bytes in a title tag must not lose the clip.
+            self._container = av.open(self.path, metadata_errors="replace")
+        except _AV_ERRORS as e:
+            raise UnreadableMedia(f"{self.path}: cannot open: {e}") from e
+        streams = self._container.streams
+        # Cover art in audio files is a one-picture "video" stream, not video.
+        self._video = next(
+            (s for s in streams.video if not s.disposition & av.stream.Disposition.attached_pic),
+            None,
+        )
+        self._audio = streams.audio[0] if streams.audio else None
+        if self._video is None and self._audio is None:
+            self.close()
+            raise UnreadableMedia(f"{self.path}: no audio or video stream")
+        starts = [
+            float(st.start_time * st.time_base)
+            for st in (self._video, self._audio)
+            if st is not None and st.start_time is not None
+        ]
+        self._origin = min(starts, default=0.0)  # stream timestamp of clip time 0
+        self._consumed = False  # whether demuxing moved the read position from the start
+        self._data_end_s = -math.inf  # end of the last audio/video packet demuxed so far
+        self._native: tuple[np.ndarray, int, float] | None = None
+        self._by_rate: dict[int, np.ndarray] = {}
+        try:
+            self.info = self._make_info()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> MediaFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def frame_at(self, time_s: float) -> np.ndarray:
+        """(H, W, 3) uint8 RGB frame whose presentation time is nearest ``time_s``."""
+        stream = self._video
+        if stream is None:
+            raise NoVideoStream(f"{self.path}: no video stream")
+        tolerance = 1.0 / self.info.fps if self.info.fps else 0.1
+        end = self._stream_end(stream)
+        if not -tolerance <= time_s <= end + tolerance:
+            raise WindowOutsideClip(f"{self.path}: t={time_s:.3f}s is outside [0, {end:.3f}]s")
+        frame, frame_s, reached = self._nearest_frame(stream, time_s, seek_s=time_s)
+        if frame is not None and frame_s > time_s + tolerance:
+            # The seek landed after the target (imprecise seeking, e.g. in MPEG-TS):
+            # decode from the beginning instead.
+            frame, frame_s, reached = self._nearest_frame(stream, time_s, seek_s=None)
+        if frame is None:
+            raise UnreadableMedia(f"{self.path}: no video frame decodes up to t={time_s:.3f}s")
+        # The last frame lasts one frame, and time_s may exceed the end by one more.
+        if not reached and time_s - frame_s > 2 * tolerance:
+            raise self._ended_early(
+                f"{self.path}: the video decodes only up to {frame_s:.3f}s, before t={time_s:.3f}s"
+            )
+        try:
+            return frame.to_ndarray(format="rgb24")
+        except _AV_ERRORS as e:
+            raise UnreadableMedia(f"{self.path}: cannot convert frame: {e}") from e
+
+    def audio(self, rate: int) -> np.ndarray:
+        """Whole audio track, mono float32 in [-1, 1] at ``rate`` Hz; read-only, cached."""
+        if rate not in self._by_rate:
+            samples, native_rate, _ = self._native_audio()
+            if rate != native_rate:
+                samples = soxr.resample(samples, native_rate, rate, quality="HQ")
+            # Lossy decoders and resampling overshoot slightly past full scale.
+            samples = np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
+            samples.flags.writeable = False  # shared by every window cut from it
+            self._by_rate[rate] = samples
+        return self._by_rate[rate]
+
+    def audio_window(self, center_s: float, window_s: float, rate: int) -> AudioWindow:
+        """``[center - w/2, center + w/2)`` of the audio at ``rate``, zero-padded past its ends."""
+        if window_s <= 0 or rate <= 0:
+            raise ValueError(f"window_s and rate must be positive, got {window_s}, {rate}")
+        samples = self.audio(rate)
+        offset_s = self._native_audio()[2]
+        n = round(window_s * rate)
+        start_s = center_s - window_s / 2
+        first = round((start_s - offset_s) * rate)  # index in `samples` of the window start
+        lo, hi = max(first, 0), min(first + n, len(samples))
+        if hi <= lo:
+            where = (
+                f"{self.path}: window [{start_s:.3f}, {start_s + window_s:.3f})s does not "
+                f"overlap the decoded audio [{offset_s:.3f}, {offset_s + len(samples) / rate:.3f})s"
+            )
+            audio_start = self._stream_start(self._audio)
+            if start_s + window_s <= audio_start or start_s >= self._stream_end(self._audio):
+                raise WindowOutsideClip(where)
+            raise self._ended_early(where)
+        out = np.zeros(n, dtype=np.float32)
+        out[lo - first : hi - first] = samples[lo:hi]
+        return AudioWindow(out, rate, start_s, padded_s=(n - (hi - lo)) / rate)
+
+    def _make_info(self) -> MediaInfo:
+        v, a = self._video, self._audio
+        fps = None
+        if v is not None:
+            rate = v.average_rate or v.guessed_rate or v.base_rate
+            fps = float(rate) if rate else None
+        return MediaInfo(
+            path=self.path,
+            duration_s=self._duration(),
+            has_video=v is not None,
+            has_audio=a is not None,
+            width=v.codec_context.width if v is not None else None,
+            height=v.codec_context.height if v is not None else None,
+            fps=fps,
+            audio_rate=a.codec_context.sample_rate if a is not None else None,
+            audio_channels=a.codec_context.channels if a is not None else None,
+        )
+
+    def _duration(self) -> float:
+        """End of the longest stream, else the container's, else what actually decodes."""
+        ends = [
+            self._stream_end(s)
+            for s in (self._video, self._audio)
+            if s is not None and s.duration is not None
+        ]
+        if ends:
+            return max(ends)
+        if self._container.duration is not None:
+            # Only a header gives a container duration without stream durations (Matroska's
+            # segment duration), and headers count it from timestamp 0, not from the start.
+            return self._container.duration / av.time_base - self._origin
+        if self._audio is not None:
+            samples, rate, offset_s = self._native_audio()
+            return offset_s + len(samples) / rate
+        last_s = None
+        for frame in self._decode(self._video):
+            if frame.time is not None:
+                last_s = frame.time - self._origin
+        if last_s is None:
+            raise UnreadableMedia(f"{self.path}: no video frame decodes")
+        return last_s + (1.0 / self._video.average_rate if self._video.average_rate else 0.0)
+
+    def _stream_start(self, stream: av.stream.Stream) -> float:
+        """Start of ``stream`` in clip time."""
+        if stream.start_time is None:
+            return 0.0
+        return float(stream.start_time * stream.time_base) - self._origin
+
+    def _stream_end(self, stream: av.stream.Stream) -> float:
+        """End of ``stream`` in clip time; the clip's duration when the stream has none."""
+        if stream.duration is None:
+            return self.info.duration_s
+        return self._stream_start(stream) + float(stream.duration * stream.time_base)
+
+    def _seek(self, stream: av.stream.Stream, time_s: float | None) -> None:
+        """Move to the keyframe at or before ``time_s`` (clip time), or to the stream start."""
+        offset = stream.start_time or 0
+        if time_s is not None:
+            # Not before the stream's first packet: some demuxers fail a backward seek
+            # that finds no keyframe at or before the target.
+            offset = max(offset, math.floor((time_s + self._origin) / stream.time_base))
+        try:
+            self._container.seek(offset, stream=stream, backward=True)
+        except _AV_ERRORS as e:
+            raise UnreadableMedia(f"{self.path}: cannot seek: {e}") from e
+
+    def _nearest_frame(
+        self, stream: av.stream.Stream, time_s: float, seek_s: float | None
+    ) -> tuple[av.VideoFrame | None, float, bool]:
+        """(nearest frame, its clip time, whether decoding got as far as ``time_s``)."""
+        self._seek(stream, seek_s)
+        best, best_s = None, math.inf
+        for frame in self._decode(stream):
+            if frame.time is None:
+                continue
+            frame_s = frame.time - self._origin
+            if abs(frame_s - time_s) < abs(best_s - time_s):
+                best, best_s = frame, frame_s
+            if frame_s >= time_s:  # frames leave the decoder in presentation order
+                return best, best_s, True
+        return best, best_s, False
+
+    def _ended_early(self, message: str) -> MediaError:
+        """Error for a request past the decoded end of a stream but within the clip.
+
+        Either the file was cut short (its packets stop well before its stated duration),
+        or only this stream is shorter than the clip.
+        """
+        if self._data_end_s < self.info.duration_s - _TRUNCATION_SLACK_S:
+            return UnreadableMedia(
+                f"{message}; its packets end at {self._data_end_s:.3f}s of the "
+                f"{self.info.duration_s:.3f}s it states (truncated?)"
+            )
+        return WindowOutsideClip(message)
+
+    def _native_audio(self) -> tuple[np.ndarray, int, float]:
+        """(mono float32 samples, their rate, clip time of the first sample), decoded once."""
+        if self._native is None:
+            stream = self._audio
+            if stream is None:
+                raise NoAudioStream(f"{self.path}: no audio stream")
+            if self._consumed:
+                self._seek(stream, None)
+            chunks, rate, first_s = [], None, None
+            for frame in self._decode(stream):
+                if rate is None:
+                    rate = frame.sample_rate
+                    first_s = frame.time - self._origin if frame.time is not None else 0.0
+                elif frame.sample_rate != rate:
+                    raise UnreadableMedia(
+                        f"{self.path}: audio sample rate changes mid-stream "
+                        f"({rate} -> {frame.sample_rate} Hz)"
+                    )
+                chunks.append(_mono_float32(frame))
+            if not chunks:
+                raise UnreadableMedia(f"{self.path}: no audio decodes")
+            samples = np.concatenate(chunks)
+            if stream.duration is not None:
+                # Decoders emit whole codec frames; the stream's duration (an mp4 edit
+                # list) says where the encoder's padding of the last frame begins.
+                end = round((self._stream_end(stream) - first_s) * rate)
+                if end > 0:
+                    samples = samples[:end]
+            self._native = (samples, rate, first_s)
+        return self._native
+
+    def _decode(self, stream: av.stream.Stream) -> Iterator[av.frame.Frame]:
+        """Frames of ``stream`` from the current position, as far as the file decodes.
+
+        A damaged packet is skipped and a demuxing error ends the stream, so a truncated
+        or partly corrupt file yields what it still holds instead of raising.
+        """
+        self._consumed = True
+        # All streams: how far the other stream's packets go tells a cut file from a
+        # short stream (see _ended_early).
+        packets = self._container.demux()
+        errors = 0
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except _AV_ERRORS as e:
+                errors += 1
+                logger.debug("%s: demuxing stopped: %s", self.path, e)
+                packet = None  # flush the frames the decoder still holds
+            if packet is not None:
+                if packet.pts is not None and packet.stream in (self._video, self._audio):
+                    end = (packet.pts + (packet.duration or 0)) * packet.time_base
+                    self._data_end_s = max(self._data_end_s, float(end) - self._origin)
+                if packet.stream is not stream:
+                    continue
+            try:
+                frames = stream.codec_context.decode(packet)
+            except _AV_ERRORS as e:
+                errors += 1
+                logger.debug("%s: skipped a packet: %s", self.path, e)
+                frames = []
+            yield from frames
+            if packet is None:
+                break
+        if errors:
+            logger.warning("%s: %d decoding error(s) in stream %d", self.path, errors, stream.index)
+
+
+def _mono_float32(frame: av.AudioFrame) -> np.ndarray:
+    """Average the channels of ``frame`` into float32 samples in [-1, 1]."""
+    fmt = frame.format
+    dtype = np.dtype(_SAMPLE_DTYPES[fmt.name.removesuffix("p")])
+    channels = frame.layout.nb_channels
+    if fmt.is_planar:
+        data = np.stack([np.frombuffer(p, dtype, frame.samples) for p in frame.planes[:channels]])
+    else:
+        data = np.frombuffer(frame.planes[0], dtype, frame.samples * channels)
+        data = data.reshape(frame.samples, channels).T
+    mono = data.mean(axis=0, dtype=np.float64)
+    if dtype.kind == "u":  # unsigned 8-bit is offset binary around 128
+        mono = (mono - 128.0) / 128.0
+    elif dtype.kind == "i":  # scale by 2**(bits-1) so that the most negative value is -1
+        mono = mono / -float(np.iinfo(dtype).min)
+    return mono.astype(np.float32)
+
+
+def probe(path: str | os.PathLike[str]) -> MediaInfo:
+    with MediaFile(path) as media:
+        return media.info
+
+
+def read_frame(path: str | os.PathLike[str], time_s: float) -> np.ndarray:
+    with MediaFile(path) as media:
+        return media.frame_at(time_s)
+
+
+def read_audio_window(
+    path: str | os.PathLike[str], center_s: float, window_s: float, rate: int
+) -> AudioWindow:
+    with MediaFile(path) as media:
+        return media.audio_window(center_s, window_s, rate)
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: np.ndarray,
+    fps: float,
+    audio: np.ndarray | None = None,
+    audio_rate: int = 44100,
+    video_codec: str = "h264",
+    audio_codec: str = "aac",
+) -> None:
+    """Encode RGB ``frames`` (T, H, W, 3) and optional ``audio`` into a container chosen by
+    the extension of ``path``.
+
+    ``audio`` is float (n,) mono or (n, channels) in [-1, 1]. The file is written under a
+    temporary name in the same directory and renamed when complete, so an interrupted
+    write never leaves a truncated file under ``path``.
+    """
+    path = Path(path)
+    frames = np.ascontiguousarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or not len(frames):
+        raise ValueError(
+            f"frames must be a non-empty (T, H, W, 3) uint8 array, got {frames.dtype} "
+            f"{frames.shape}"
+        )
+    height, width = frames.shape[1:3]
+    if height % 2 or width % 2:
+        raise ValueError(
+            f"frame size {width}x{height} must be even: frames are encoded as yuv420p, "
+            "which halves the chroma resolution (libx264 rejects odd sizes)"
+        )
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if audio is not None:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[:, None]
+        if audio.ndim != 2 or audio.shape[1] < 1:
+            raise ValueError(f"audio must be (n,) or (n, channels), got {audio.shape}")
+        rates = av.Codec(audio_codec, "w").audio_rates
+        if rates and audio_rate not in rates:
+            raise ValueError(f"{audio_codec} cannot encode {audio_rate} Hz; it accepts {rates}")
+
+    # Same directory (so os.replace is atomic) and same extension (FFmpeg picks the
+    # container from it).
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp{path.suffix}")
+    try:
+        with av.open(str(tmp), "w") as container:
+            _mux(container, frames, fps, audio, audio_rate, video_codec, audio_codec)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _mux(
+    container: av.container.OutputContainer,
+    frames: np.ndarray,
+    fps: float,
+    audio: np.ndarray | None,
+    audio_rate: int,
+    video_codec: str,
+    audio_codec: str,
+) -> None:
+    """Encode video and audio interleaved in time, so that readers need not jump around."""
+    rate = Fraction(fps).limit_denominator(100_000)
+    vstream = container.add_stream(video_codec, rate=rate)
+    vstream.height, vstream.width = frames.shape[1:3]
+    vstream.pix_fmt = "yuv420p"
+    astream, planar = None, np.zeros((1, 0), dtype=np.float32)
+    if audio is not None:
+        astream = container.add_stream(audio_codec, rate=audio_rate)
+        channels = audio.shape[1]
+        astream.layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+        planar = np.ascontiguousarray(audio.T)  # fltp: one row per channel
+
+    done = 0  # audio samples encoded so far
+    for i, image in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = i
+        frame.time_base = 1 / rate
+        container.mux(vstream.encode(frame))
+        # The audio up to the end of this frame; after the last frame, all that is left.
+        last = i == len(frames) - 1
+        stop = planar.shape[1] if last else min(planar.shape[1], round((i + 1) * audio_rate / rate))
+        if stop > done:
+            chunk = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(planar[:, done:stop]), format="fltp", layout=astream.layout
+            )
+            chunk.sample_rate = audio_rate
+            chunk.pts = done
+            chunk.time_base = Fraction(1, audio_rate)
+            container.mux(astream.encode(chunk))
+            done = stop
+    container.mux(vstream.encode(None))
+    if astream is not None:
+        container.mux(astream.encode(None))
