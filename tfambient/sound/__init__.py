@@ -1,0 +1,92 @@
+"""Sound descriptors: audio windows -> fixed-size vectors whose clusters become labels.
+
+No TensorFlow here, so preparation workers stay light. Every descriptor is registered by
+name with its dimension and parameters; datasets record both in their manifest so that a
+cluster id can always be traced back to what was computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfambient.sound import mfcc, texture
+from tfambient.sound.audio import InvalidAudio, mono_window
+
+__all__ = ["DESCRIPTORS", "Descriptor", "InvalidAudio", "describe", "parse_names"]
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A summary of a base feature; descriptors sharing a base compute it once per batch."""
+
+    name: str
+    dim: int
+    features: Callable[[np.ndarray, int], np.ndarray]
+    summarize: Callable[[np.ndarray], np.ndarray]
+    params: Mapping[str, object]
+    doc: str
+
+    def __call__(self, samples: np.ndarray, rate: int) -> np.ndarray:
+        """One window, (n,) or (n, channels) -> (dim,) float32."""
+        return describe(mono_window(samples, rate), rate, [self.name])[self.name][0]
+
+
+DESCRIPTORS: dict[str, Descriptor] = {
+    d.name: d
+    for d in (
+        Descriptor(
+            "texture",
+            texture.TEXTURE_DIM,
+            texture.texture_batch,
+            lambda x: x,
+            texture.PARAMS,
+            "McDermott-Simoncelli sound-texture statistics (Owens et al.)",
+        ),
+        Descriptor(
+            "mfcc",
+            mfcc.NUM_COEFFICIENTS * mfcc.NUM_FRAMES,
+            mfcc.mfcc_frames,
+            mfcc.flatten,
+            mfcc.PARAMS,
+            "20 MFCCs x 162 frames, flattened (2019 reproduction)",
+        ),
+        Descriptor(
+            "mfcc_summary",
+            2 * mfcc.NUM_COEFFICIENTS,
+            mfcc.mfcc_frames,
+            mfcc.summarize,
+            mfcc.PARAMS,
+            "per-coefficient mean and std of the 20 MFCCs over time",
+        ),
+    )
+}
+
+
+def parse_names(names: str | Iterable[str]) -> list[str]:
+    """'texture,mfcc' or an iterable of names -> validated, de-duplicated names in order."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    chosen = list(dict.fromkeys(n for n in names if n))
+    if not chosen:
+        raise ValueError(f"no descriptor named; choose from {', '.join(DESCRIPTORS)}")
+    unknown = [n for n in chosen if n not in DESCRIPTORS]
+    if unknown:
+        raise ValueError(
+            f"unknown descriptor {', '.join(unknown)}; choose from {', '.join(DESCRIPTORS)}"
+        )
+    return chosen
+
+
+def describe(windows: np.ndarray, rate: int, names: str | Iterable[str]) -> dict[str, np.ndarray]:
+    """(B, n) or (B, n, channels) windows -> {name: (B, dim) float32} for each named descriptor."""
+    features: dict[Callable, np.ndarray] = {}
+    out = {}
+    for name in parse_names(names):
+        descriptor = DESCRIPTORS[name]
+        if descriptor.features not in features:
+            features[descriptor.features] = descriptor.features(windows, rate)
+        out[name] = descriptor.summarize(features[descriptor.features])
+    return out
