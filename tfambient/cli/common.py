@@ -1,0 +1,70 @@
+"""What every command shares: absl parsing with one-line errors and exit status 2.
+
+A user mistake (a bad flag value, a missing file) is not a crash: it ends with one line
+on stderr naming the problem and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from absl import app, flags
+
+USAGE_ERROR = 2
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for; its message is shown as is."""
+
+
+def _program() -> str:
+    return os.path.basename(sys.argv[0]) or "tfambient"
+
+
+def fail(message: str) -> None:
+    """Print one error line and exit with the usage-error status."""
+    print(f"{_program()}: error: {message}", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
+
+
+HELP_FLAGS = ("-h", "-?", "--help", "--helpshort")
+
+
+def _print_help(module_name: str) -> None:
+    """The command's docstring and its own flags (absl's --help shows every library's)."""
+    print((sys.modules[module_name].__doc__ or "").strip())
+    print("\nflags:")
+    print(flags.FLAGS.module_help(module_name))
+    print("\n  --flagfile: read flags from a file, one per line.")
+    print("  --helpfull: every flag, including logging's.")
+
+
+def _flags_parser(module_name: str) -> Callable[[Sequence[str]], list[str]]:
+    def parse(argv: Sequence[str]) -> list[str]:
+        if any(arg in HELP_FLAGS for arg in argv[1:]):
+            _print_help(module_name)
+            sys.exit(0)
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as error:
+            fail(f"{error} (see --help)")
+            raise  # unreachable: fail exits
+
+    return parse
+
+
+def run(main: Callable[[list[str]], int | None]) -> None:
+    """Run `main` as an absl app (so --flagfile works) with --help and friendly errors."""
+
+    def guarded(argv: list[str]) -> int | None:
+        try:
+            return main(argv)
+        except UserError as error:
+            fail(str(error))
+        except KeyboardInterrupt:
+            print(f"{_program()}: interrupted", file=sys.stderr)
+            return 130
+
+    app.run(guarded, flags_parser=_flags_parser(main.__module__))
