@@ -356,3 +356,18 @@ def test_input_conversion(case):
         pcm = _to_int(np.stack([left, right], axis=1), np.int16)
         reference = pcm.astype(np.float64).mean(axis=1) / 32767.0
     assert_close(texture.texture(pcm, sr), texture.texture(reference, sr), 1e-4, case)
+
+
+def test_band_constant_up_to_rounding_has_zero_correlations():
+    """A bin-exact tone fills its channel with an envelope constant to ~1e-14 of its mean; its
+    correlations are rounding noise, so the shipped code stores 0 (docs/sound-descriptors.md)."""
+    sr = 16_000
+    t = np.arange(int(3.75 * sr)) / sr
+    vec = texture.texture(0.5 * np.sin(2 * np.pi * 1000 * t), sr)  # exactly 3750 cycles
+    rel_std = vec[SLOTS["envelope_std"]]
+    constant = np.flatnonzero(rel_std < texture.CONSTANT_BAND_STD)
+    assert constant.size > 0, rel_std.min()
+    corr = vec[SLOTS["envelope_corr"]]
+    touching = [k for k, pair in enumerate(CORR_PAIRS) if set(pair) & set(constant.tolist())]
+    assert np.all(corr[touching] == 0.0)
+    assert np.any(corr != 0.0)  # the other bands still correlate

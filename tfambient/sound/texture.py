@@ -9,8 +9,8 @@ a fraction of the work:
   trigonometric polynomial of low degree that can be evaluated exactly at any number
   ``M`` of evenly spaced points with one inverse FFT of size ``M`` over those bins
   (demodulated to start at bin 0, which changes the phase and not the magnitude).
-  Each band is evaluated at an ``M`` a few times its bandwidth (and above the 400 Hz
-  envelope rate), rounded to a fast FFT size.
+  Each band is evaluated at an ``M`` of 32 times its bandwidth (at least the envelope
+  length), rounded up to a fast FFT size.
 * Compression then downsampling to 400 Hz by FFT keeps the envelope spectrum below
   200 Hz; at the reduced rate that spectrum picks up only the compressed envelope's
   content near multiples of the reduced rate, which is small at that oversampling.
@@ -75,6 +75,8 @@ PARAMS = {
     "mod_high_hz": MOD_HIGH_HZ,
     "mod_q": MOD_Q,
     "normalize_envelopes": False,
+    "constant_band_std": CONSTANT_BAND_STD,
+    "oversample_bandwidth": OVERSAMPLE_BANDWIDTH,
 }
 
 
