@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,14 +27,12 @@ def clip(tmp_path_factory):
     return path
 
 
+# The installed console script, as a user runs it.
+DESCRIBE = str(Path(sys.executable).with_name("tfambient-describe"))
+
+
 def describe(*args, check_rc=0):
-    return run(
-        sys.executable,
-        "-c",
-        "from tfambient.cli.describe import run; run()",
-        *args,
-        check_rc=check_rc,
-    )
+    return run(DESCRIBE, *args, check_rc=check_rc)
 
 
 def test_describe_prints_each_descriptor_and_the_texture_slot_ranges(clip):
@@ -94,3 +93,12 @@ def test_help_explains_every_flag(flag):
     assert "sound descriptors" in out
     for flag in ("--time_s", "--window_s", "--descriptors", "--rate", "--output_dir"):
         assert flag in out
+
+
+def test_outputs_that_would_overwrite_each_other_are_refused(clip, tmp_path):
+    twin = tmp_path / "other" / clip.name
+    twin.parent.mkdir()
+    twin.write_bytes(clip.read_bytes())
+    err = describe(f"--output_dir={tmp_path / 'out'}", str(clip), str(twin), check_rc=2).stderr
+    assert "would overwrite each other" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

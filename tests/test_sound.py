@@ -91,13 +91,12 @@ def test_describe_batches_and_matches_single_windows(noise):
 
 def test_describe_computes_a_shared_base_feature_once(monkeypatch, noise):
     calls = []
-    original = mfcc.mfcc_frames
+    original = sound.DESCRIPTORS["mfcc"].features
 
     def counting(windows, rate):
         calls.append(rate)
         return original(windows, rate)
 
-    monkeypatch.setattr(mfcc, "mfcc_frames", counting)
     for name in ("mfcc", "mfcc_summary"):
         d = sound.DESCRIPTORS[name]
         monkeypatch.setitem(

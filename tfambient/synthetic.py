@@ -6,6 +6,8 @@ falling streaks; `python -m tfambient.synthetic --output clip.mp4` writes it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from absl import flags
 
@@ -68,8 +70,6 @@ def write_demo_clip(path: str, duration_s: float = 6.0, seed: int = 0) -> None:
 
 
 def main(argv: list[str]) -> None:
-    from pathlib import Path
-
     Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
     write_demo_clip(FLAGS.output, FLAGS.duration_s, FLAGS.seed)
     print(f"wrote {FLAGS.output}")

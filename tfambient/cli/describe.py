@@ -7,7 +7,9 @@ reported on its own line and skipped; the exit status is 2 if any file failed.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +80,24 @@ def summary_lines(name: str, vector: np.ndarray) -> list[str]:
     return lines
 
 
+def save_vector(path: Path, vector: np.ndarray) -> None:
+    """np.save under a temporary name, renamed when complete: never a truncated .npy."""
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "wb") as f:
+        np.save(f, vector)
+    os.replace(partial, path)
+
+
+def check_distinct_stems(paths: list[str]) -> None:
+    """Output files are named by stem; two inputs with one stem would overwrite each other."""
+    repeated = [stem for stem, count in Counter(Path(p).stem for p in paths).items() if count > 1]
+    if repeated:
+        raise UserError(
+            f"--output_dir: several inputs are named {repeated[0]!r}.*, so their outputs would "
+            "overwrite each other; describe them into different directories"
+        )
+
+
 def main(argv: list[str]) -> int:
     paths = argv[1:]
     if not paths:
@@ -88,6 +108,7 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--descriptors: {error}") from None
     output_dir = Path(FLAGS.output_dir) if FLAGS.output_dir else None
     if output_dir:
+        check_distinct_stems(paths)
         output_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in tqdm(paths, desc="describe", unit="file", disable=len(paths) < 2, file=sys.stderr):
@@ -96,11 +117,12 @@ def main(argv: list[str]) -> int:
         except (media.MediaError, sound.InvalidAudio) as error:
             failures += 1
             reason = getattr(error, "reason", "invalid_audio")
-            tqdm.write(f"error: {path}: {reason}: {error}", file=sys.stderr)
+            detail = str(error).removeprefix(f"{path}: ")  # media errors name the file
+            tqdm.write(f"error: {path}: {reason}: {detail}", file=sys.stderr)
             continue
         if output_dir:
             for name, vector in vectors.items():
-                np.save(output_dir / f"{Path(path).stem}.{name}.npy", vector[0])
+                save_vector(output_dir / f"{Path(path).stem}.{name}.npy", vector[0])
             tqdm.write(f"{header} -> {output_dir}/{Path(path).stem}.*.npy")
         else:
             lines = [line for n, v in vectors.items() for line in summary_lines(n, v[0])]

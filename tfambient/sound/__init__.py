@@ -13,14 +13,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfambient.sound import mfcc, texture
-from tfambient.sound.audio import InvalidAudio, mono_window
+from tfambient.sound.audio import InvalidAudio, as_batch, mono_batch
 
 __all__ = ["DESCRIPTORS", "Descriptor", "InvalidAudio", "describe", "parse_names"]
 
 
 @dataclass(frozen=True)
 class Descriptor:
-    """A summary of a base feature; descriptors sharing a base compute it once per batch."""
+    """A summary of a base feature; descriptors sharing a base compute it once per batch.
+
+    `features` takes validated float64 mono windows (audio.mono_batch), which `describe`
+    prepares once for all the descriptors it computes.
+    """
 
     name: str
     dim: int
@@ -31,7 +35,7 @@ class Descriptor:
 
     def __call__(self, samples: np.ndarray, rate: int) -> np.ndarray:
         """One window, (n,) or (n, channels) -> (dim,) float32."""
-        return describe(mono_window(samples, rate), rate, [self.name])[self.name][0]
+        return describe(as_batch(samples), rate, [self.name])[self.name][0]
 
 
 DESCRIPTORS: dict[str, Descriptor] = {
@@ -40,7 +44,7 @@ DESCRIPTORS: dict[str, Descriptor] = {
         Descriptor(
             "texture",
             texture.TEXTURE_DIM,
-            texture.texture_batch,
+            texture.texture_of_mono,
             lambda x: x,
             texture.PARAMS,
             "McDermott-Simoncelli sound-texture statistics (Owens et al.)",
@@ -48,7 +52,7 @@ DESCRIPTORS: dict[str, Descriptor] = {
         Descriptor(
             "mfcc",
             mfcc.NUM_COEFFICIENTS * mfcc.NUM_FRAMES,
-            mfcc.mfcc_frames,
+            mfcc.mfcc_frames_of_mono,
             mfcc.flatten,
             mfcc.PARAMS,
             "20 MFCCs x 162 frames, flattened (2019 reproduction)",
@@ -56,7 +60,7 @@ DESCRIPTORS: dict[str, Descriptor] = {
         Descriptor(
             "mfcc_summary",
             2 * mfcc.NUM_COEFFICIENTS,
-            mfcc.mfcc_frames,
+            mfcc.mfcc_frames_of_mono,
             mfcc.summarize,
             mfcc.PARAMS,
             "per-coefficient mean and std of the 20 MFCCs over time",
@@ -82,11 +86,13 @@ def parse_names(names: str | Iterable[str]) -> list[str]:
 
 def describe(windows: np.ndarray, rate: int, names: str | Iterable[str]) -> dict[str, np.ndarray]:
     """(B, n) or (B, n, channels) windows -> {name: (B, dim) float32} for each named descriptor."""
+    chosen = parse_names(names)
+    samples = mono_batch(windows, rate)
     features: dict[Callable, np.ndarray] = {}
     out = {}
-    for name in parse_names(names):
+    for name in chosen:
         descriptor = DESCRIPTORS[name]
         if descriptor.features not in features:
-            features[descriptor.features] = descriptor.features(windows, rate)
+            features[descriptor.features] = descriptor.features(samples, rate)
         out[name] = descriptor.summarize(features[descriptor.features])
     return out

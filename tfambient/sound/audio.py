@@ -49,12 +49,12 @@ def mono_batch(windows: np.ndarray, rate: int) -> np.ndarray:
     return samples
 
 
-def mono_window(samples: np.ndarray, rate: int) -> np.ndarray:
-    """One window, (n,) or (n, channels), as a (1, n) batch."""
+def as_batch(samples: np.ndarray) -> np.ndarray:
+    """One window, (n,) or (n, channels), as a batch of one (no conversion)."""
     samples = np.asarray(samples)
     if samples.ndim not in (1, 2):
         raise InvalidAudio(f"expected a window shaped (n,) or (n, channels), got {samples.shape}")
-    return mono_batch(samples[np.newaxis], rate)
+    return samples[np.newaxis]
 
 
 def check_rate(rate: int) -> None:

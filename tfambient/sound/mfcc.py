@@ -27,8 +27,12 @@ PARAMS = {
 
 
 def mfcc_frames(windows: np.ndarray, rate: int) -> np.ndarray:
-    """(B, n) PCM windows at `rate` -> (B, 20, 162) MFCCs, zero-padded or trimmed in time."""
-    samples = mono_batch(windows, rate)
+    """(B, n) or (B, n, channels) PCM windows at `rate` -> (B, 20, 162) MFCCs."""
+    return mfcc_frames_of_mono(mono_batch(windows, rate), rate)
+
+
+def mfcc_frames_of_mono(samples: np.ndarray, rate: int) -> np.ndarray:
+    """(B, n) validated float64 mono windows -> (B, 20, 162), zero-padded or trimmed in time."""
     if rate != MFCC_RATE:
         # soxr takes (frames, channels): one call resamples the whole batch.
         samples = soxr.resample(samples.T, rate, MFCC_RATE, quality="HQ").T
