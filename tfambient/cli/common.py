@@ -32,19 +32,20 @@ def fail(message: str) -> None:
 HELP_FLAGS = ("-h", "-?", "--help", "--helpshort")
 
 
-def _print_help(module_name: str) -> None:
+def _print_help(module_names: Sequence[str]) -> None:
     """The command's docstring and its own flags (absl's --help shows every library's)."""
-    print((sys.modules[module_name].__doc__ or "").strip())
+    print((sys.modules[module_names[0]].__doc__ or "").strip())
     print("\nflags:")
-    print(flags.FLAGS.module_help(module_name))
+    for name in module_names:
+        print(flags.FLAGS.module_help(name))
     print("\n  --flagfile: read flags from a file, one per line.")
     print("  --helpfull: every flag, including logging's.")
 
 
-def _flags_parser(module_name: str) -> Callable[[Sequence[str]], list[str]]:
+def _flags_parser(module_names: Sequence[str]) -> Callable[[Sequence[str]], list[str]]:
     def parse(argv: Sequence[str]) -> list[str]:
         if any(arg in HELP_FLAGS for arg in argv[1:]):
-            _print_help(module_name)
+            _print_help(module_names)
             sys.exit(0)
         try:
             return flags.FLAGS(argv)
@@ -55,8 +56,11 @@ def _flags_parser(module_name: str) -> Callable[[Sequence[str]], list[str]]:
     return parse
 
 
-def run(main: Callable[[list[str]], int | None]) -> None:
-    """Run `main` as an absl app (so --flagfile works) with --help and friendly errors."""
+def run(main: Callable[[list[str]], int | None], flag_modules: Sequence[str] = ()) -> None:
+    """Run `main` as an absl app (so --flagfile works) with --help and friendly errors.
+
+    --help lists the flags defined in main's module and in `flag_modules`.
+    """
 
     def guarded(argv: list[str]) -> int | None:
         try:
@@ -67,4 +71,4 @@ def run(main: Callable[[list[str]], int | None]) -> None:
             print(f"{_program()}: interrupted", file=sys.stderr)
             return 130
 
-    app.run(guarded, flags_parser=_flags_parser(main.__module__))
+    app.run(guarded, flags_parser=_flags_parser([main.__module__, *flag_modules]))

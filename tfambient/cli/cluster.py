@@ -1,0 +1,54 @@
+"""tfambient-cluster: re-cluster prepared data without touching the media.
+
+  tfambient-cluster --data_dir data/ --num_clusters 2,5,10,30,60
+
+Refits the scaler, k-means and PCA bits on the stored sound descriptors and rewrites the
+label fields of every shard (images and descriptors are copied byte for byte), with new
+models, sizes and montages in data/clusters/. The label fields afterwards are exactly the
+ones asked for here. A kill at any moment leaves the old shards or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from absl import flags
+
+from tfambient import audioset, prepare
+from tfambient.cli import label_flags
+from tfambient.cli.common import UserError
+from tfambient.cli.common import run as run_app
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "A directory written by tfambient-prepare.")
+flags.DEFINE_list(
+    "descriptors", None, "Descriptors to cluster. Default: every one the dataset stores."
+)
+flags.DEFINE_string(
+    "ontology", None, "class_labels_indices.csv, for AudioSet class names in the montages."
+)
+flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.data_dir:
+        raise UserError("--data_dir is required")
+    data_dir = Path(FLAGS.data_dir)
+    try:
+        names = audioset.read_ontology(FLAGS.ontology) if FLAGS.ontology else {}
+        manifest = prepare.recluster(
+            data_dir, label_flags.label_settings(), FLAGS.descriptors, names, FLAGS.progress
+        )
+    except (prepare.PrepareError, audioset.AudioSetFormatError, ValueError) as error:
+        raise UserError(str(error)) from None
+    print(prepare.summary(data_dir, manifest))
+
+
+def run() -> None:
+    run_app(main, flag_modules=[label_flags.__name__])
+
+
+if __name__ == "__main__":
+    run()

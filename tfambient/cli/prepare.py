@@ -1,0 +1,266 @@
+"""tfambient-prepare: AudioSet segment CSVs and their clips -> labelled TFRecord shards.
+
+  tfambient-prepare --audioset balanced_train_segments.csv --media_dir clips/ --output_dir data/
+
+For each segment found in --media_dir (recursively, under the names download tools give:
+YTID_start.mp4, YTID_start_end.mp4, YTID_startms_endms.mp4, a leading Y, or yt-dlp's
+"title [YTID].mp4"), takes --frames_per_clip frames, the --audio_window_s of audio around
+each, and the sound descriptors of that audio; clusters the descriptors with k-means into
+pseudo-labels; and writes data/shards/{train,val}-NNNNN-of-NNNNN.tfrecord, data/dataset.json,
+data/failures.csv (every clip not used, and why) and data/clusters/ (centroids, sizes and
+a montage of each clustering).
+
+Rerunning the same command resumes: finished clips are skipped, and a killed run loses only
+the clips in flight. On several machines, give each --task_index and the same --num_tasks,
+then run once with --merge when all are done (see docs/prepare.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from absl import flags
+
+from tfambient import audioset
+from tfambient.cli import label_flags
+from tfambient.cli.common import UserError
+from tfambient.cli.common import run as run_app
+from tfambient.extract import ExtractSettings
+
+FLAGS = flags.FLAGS
+_EXTRACT = ExtractSettings()
+
+flags.DEFINE_list(
+    "audioset",
+    None,
+    "AudioSet segment CSVs (comma-separated), in the official layout or a re-saved one.",
+)
+flags.DEFINE_string("media_dir", None, "Directory searched recursively for the clips.")
+flags.DEFINE_string("output_dir", None, "Where the shards, dataset.json and clusters/ go.")
+flags.DEFINE_string(
+    "ontology",
+    None,
+    "class_labels_indices.csv, for display names in reports. Default: the file of that name "
+    "beside the first CSV, if there is one.",
+)
+flags.DEFINE_integer(
+    "frames_per_clip",
+    _EXTRACT.frames_per_clip,
+    "Frames per clip: 1 takes the centre; n > 1 the centres of n equal windows.",
+    lower_bound=1,
+)
+flags.DEFINE_float(
+    "audio_window_s",
+    _EXTRACT.audio_window_s,
+    "Seconds of audio around each frame that its descriptors summarise (Owens et al.: 3.75).",
+    lower_bound=1.0,
+)
+flags.DEFINE_integer(
+    "image_size",
+    _EXTRACT.image_size,
+    "Frames are resized so their short side is this.",
+    lower_bound=16,
+)
+flags.DEFINE_integer(
+    "jpeg_quality",
+    _EXTRACT.jpeg_quality,
+    "JPEG quality of the stored frames.",
+    lower_bound=1,
+    upper_bound=100,
+)
+flags.DEFINE_list(
+    "descriptors",
+    list(_EXTRACT.descriptors),
+    "Sound descriptors to compute and store (texture, mfcc, mfcc_summary).",
+)
+flags.DEFINE_integer(
+    "num_workers",
+    -1,
+    "Worker processes; -1: one per CPU core; 0: no subprocesses.",
+    lower_bound=-1,
+)
+flags.DEFINE_integer(
+    "clips_per_part",
+    256,
+    "Clips committed together; a kill loses at most the clips in flight, and a part is "
+    "committed at least once a minute.",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "num_shards",
+    0,
+    "Train shards; 0: about 128 MiB each, at least 8. Validation gets "
+    "ceil(num_shards * val_fraction), at least 1.",
+    lower_bound=0,
+)
+flags.DEFINE_float(
+    "val_fraction",
+    0.05,
+    "Fraction of clips held out for validation, chosen by a hash of the "
+    "clip id (all frames of a clip go the same way).",
+    lower_bound=0.0,
+    upper_bound=0.5,
+)
+flags.DEFINE_integer("task_index", 0, "This machine's part of the CSV, in [0, num_tasks).")
+flags.DEFINE_integer(
+    "num_tasks", 1, "Machines sharing the CSV; each writes its own parts.", lower_bound=1
+)
+flags.DEFINE_bool(
+    "merge",
+    False,
+    "Only cluster and shard what every task has extracted (the final step of a multi-machine "
+    "run); needs just --output_dir.",
+)
+flags.DEFINE_integer(
+    "max_clips",
+    0,
+    "Use only the first N segments of the CSV (a quick trial); 0: all.",
+    lower_bound=0,
+)
+flags.DEFINE_bool("download", False, "Fetch missing clips with yt-dlp into --media_dir first.")
+flags.DEFINE_string(
+    "url_template",
+    "https://www.youtube.com/watch?v={ytid}",
+    "Where --download fetches a clip from; {ytid}, {start} and {end} are filled in.",
+)
+flags.DEFINE_integer("download_workers", 4, "Concurrent downloads.", lower_bound=1)
+flags.DEFINE_integer("download_retries", 3, "Attempts per clip.", lower_bound=1)
+flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+
+def extract_settings() -> ExtractSettings:
+    try:
+        return ExtractSettings(
+            frames_per_clip=FLAGS.frames_per_clip,
+            audio_window_s=FLAGS.audio_window_s,
+            image_size=FLAGS.image_size,
+            jpeg_quality=FLAGS.jpeg_quality,
+            descriptors=tuple(FLAGS.descriptors),
+        )
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def num_workers() -> int:
+    if FLAGS.num_workers >= 0:
+        return FLAGS.num_workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def read_segments() -> audioset.SegmentTable:
+    """The CSV rows to use; untrustworthy rows are reported (with line numbers) and skipped."""
+    if not FLAGS.audioset:
+        raise UserError("--audioset is required (a segments CSV)")
+    table = audioset.read_segments(FLAGS.audioset)
+    log = logging.warning if table.rejected else logging.info
+    for line in table.summary_lines():
+        log("%s", line)
+    if not table.segments:
+        raise UserError(f"no usable rows in {', '.join(FLAGS.audioset)}")
+    if FLAGS.max_clips:
+        table.segments = table.segments[: FLAGS.max_clips]
+    return table
+
+
+def ontology_names() -> dict[str, str]:
+    path = FLAGS.ontology
+    if path is None and FLAGS.audioset:
+        beside = Path(FLAGS.audioset[0]).with_name("class_labels_indices.csv")
+        path = beside if beside.exists() else None
+    return audioset.read_ontology(path) if path else {}
+
+
+def downloader():
+    if not FLAGS.download:
+        return None
+    from tfambient import download
+
+    def fetch(segments):
+        results = download.download_segments(
+            segments,
+            FLAGS.media_dir,
+            url_template=FLAGS.url_template,
+            workers=FLAGS.download_workers,
+            retries=FLAGS.download_retries,
+            progress=FLAGS.progress,
+        )
+        failed = [r for r in results if r.error]
+        if failed:
+            logging.warning(
+                "%d of %d downloads failed, e.g. %s: %s",
+                len(failed),
+                len(results),
+                failed[0].segment.clip_id,
+                failed[0].error,
+            )
+
+    return fetch
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.output_dir:
+        raise UserError("--output_dir is required")
+    output_dir = Path(FLAGS.output_dir)
+    # Not at module level: worker processes re-import this module, and must not load
+    # TensorFlow, which only this process needs (to write records).
+    from tfambient import prepare
+
+    try:
+        labels = label_flags.label_settings()
+        if not FLAGS.merge:
+            extract_task(prepare, output_dir)
+        if FLAGS.num_tasks > 1 and not FLAGS.merge:
+            logging.info(
+                "task %d of %d done; when every task is, run: tfambient-prepare "
+                "--output_dir %s --merge",
+                FLAGS.task_index,
+                FLAGS.num_tasks,
+                output_dir,
+            )
+            return
+        manifest = prepare.finalize(
+            output_dir,
+            labels,
+            ontology_names(),
+            num_shards=FLAGS.num_shards,
+            val_fraction=FLAGS.val_fraction,
+            progress=FLAGS.progress,
+        )
+    except (prepare.PrepareError, audioset.AudioSetFormatError, ValueError) as error:
+        raise UserError(str(error)) from None
+    print(prepare.summary(output_dir, manifest))
+
+
+def extract_task(prepare, output_dir: Path) -> None:
+    if not FLAGS.media_dir:
+        raise UserError("--media_dir is required")
+    media_dir = Path(FLAGS.media_dir)
+    if FLAGS.download:
+        media_dir.mkdir(parents=True, exist_ok=True)
+    elif not media_dir.is_dir():
+        raise UserError(f"--media_dir {media_dir} is not a directory")
+    table = read_segments()
+    prepare.prepare_task(
+        table.segments,
+        media_dir,
+        output_dir,
+        extract_settings(),
+        prepare.Task(FLAGS.task_index, FLAGS.num_tasks),
+        num_workers=num_workers(),
+        clips_per_part=FLAGS.clips_per_part,
+        download=downloader(),
+        rejected=table.rejected_counts(),
+        progress=FLAGS.progress,
+    )
+
+
+def run() -> None:
+    run_app(main, flag_modules=[label_flags.__name__])
+
+
+if __name__ == "__main__":
+    run()

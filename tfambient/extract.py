@@ -1,0 +1,192 @@
+"""One clip -> training examples: frames, the audio around each, and its sound descriptors.
+
+This is the work a preparation worker process does for each AudioSet segment, so it
+imports no TensorFlow: workers stay small and start fast. A clip that cannot be used
+returns a :class:`Failure` with a short reason code instead of raising, because one bad
+file among millions must never stop the job.
+
+Where the frames are taken: the segment's span inside the file (the whole file when it
+holds just the segment, ``[start, end]`` when it holds the whole video) is cut into
+``frames_per_clip`` equal windows and a frame is taken at the centre of each. The audio
+window is centred on its frame, shifted inward where it would cross the span's ends, so
+no descriptor is computed over silence standing in for missing audio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import threadpoolctl
+from PIL import Image
+
+from tfambient import media, sound
+from tfambient.audioset import Segment, segment_span
+
+# Below this RMS (-80 dBFS) a window is digital silence: its descriptor says nothing
+# about the scene, and thousands of silent uploads would form a cluster of their own.
+SILENCE_RMS = 1e-4
+
+# A window may run this far past the end of the decoded audio (codec priming and edit
+# lists trim a few milliseconds) before the clip counts as too short.
+MAX_PADDING_S = 0.25
+
+
+def init_worker() -> None:
+    """One BLAS/FFT thread per worker process: the processes already fill the cores."""
+    threadpoolctl.threadpool_limits(1)
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """What is taken from each clip; recorded in the dataset so a rerun can check it."""
+
+    frames_per_clip: int = 1
+    audio_window_s: float = 3.75
+    image_size: int = 256
+    jpeg_quality: int = 90
+    descriptors: tuple[str, ...] = ("texture", "mfcc", "mfcc_summary")
+
+    def __post_init__(self):
+        if self.frames_per_clip < 1:
+            raise ValueError(f"frames_per_clip must be >= 1, got {self.frames_per_clip}")
+        if self.audio_window_s < sound.audio.MIN_WINDOW_S:
+            raise ValueError(
+                f"audio_window_s must be >= {sound.audio.MIN_WINDOW_S}, got {self.audio_window_s}"
+            )
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be >= 16, got {self.image_size}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+        sound.parse_names(self.descriptors)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One example: a JPEG frame and the descriptors of the audio around it."""
+
+    index: int
+    time_s: float  # seconds from the segment's start
+    audio_start_s: float  # start of the audio window, seconds from the segment's start
+    jpeg: bytes
+    height: int
+    width: int
+    descriptors: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str  # a short code: not_found, no_video_stream, too_short, unreadable, ...
+    detail: str
+
+
+@dataclass
+class ClipResult:
+    segment: Segment
+    frames: list[Frame] = field(default_factory=list)
+    failure: Failure | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # decode, describe, jpeg
+
+
+def frame_times(first_s: float, last_s: float, count: int) -> np.ndarray:
+    """Centres of ``count`` equal windows of ``[first_s, last_s]``."""
+    return first_s + (np.arange(count) + 0.5) * (last_s - first_s) / count
+
+
+def audio_centres(times: np.ndarray, first_s: float, last_s: float, window_s: float):
+    """Window centres on the frames, moved inward so each window lies inside the span."""
+    return np.clip(times, first_s + window_s / 2, last_s - window_s / 2)
+
+
+def encode_jpeg(frame: np.ndarray, short_side: int, quality: int) -> tuple[bytes, int, int]:
+    """Resize so the short side is ``short_side`` (keeping the aspect) and JPEG-encode."""
+    height, width = frame.shape[:2]
+    scale = short_side / min(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    image = Image.fromarray(frame)
+    if size != (width, height):
+        image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue(), size[1], size[0]
+
+
+def extract_clip(segment: Segment, path: str, settings: ExtractSettings) -> ClipResult:
+    """Frames and descriptors of one segment, or the reason it cannot be used."""
+    result = ClipResult(segment)
+    try:
+        _extract_into(result, path, settings)
+    except media.MediaError as error:
+        result.failure = Failure(error.reason, str(error))
+    except sound.InvalidAudio as error:
+        result.failure = Failure("bad_audio", f"{path}: {error}")
+    except Exception as error:  # a decoder bug must cost one clip, not the whole job
+        result.failure = Failure("error", f"{path}: {type(error).__name__}: {error}")
+    if result.failure is not None:
+        result.frames = []
+    return result
+
+
+def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> None:
+    seconds = result.seconds
+    with _timed(seconds, "decode"), media.MediaFile(path) as clip:
+        info = clip.info
+        if not info.has_video:
+            raise media.NoVideoStream(f"{path}: no video stream")
+        if not info.has_audio:
+            raise media.NoAudioStream(f"{path}: no audio stream")
+        first_s, last_s = segment_span(info.duration_s, result.segment)
+        window_s = settings.audio_window_s
+        if last_s - first_s < window_s:
+            result.failure = Failure(
+                "too_short",
+                f"{path}: the segment spans {max(last_s - first_s, 0):.2f}s of the file "
+                f"({info.duration_s:.2f}s long), less than the {window_s}s audio window",
+            )
+            return
+        times = frame_times(first_s, last_s, settings.frames_per_clip)
+        centres = audio_centres(times, first_s, last_s, window_s)
+        pictures = [clip.frame_at(t) for t in times]
+        windows = [clip.audio_window(c, window_s, info.audio_rate) for c in centres]
+    short = [w for w in windows if w.padded_s > MAX_PADDING_S]
+    if short:
+        result.failure = Failure(
+            "too_short", f"{path}: audio ends {short[0].padded_s:.2f}s before a window does"
+        )
+        return
+    samples = np.stack([w.samples for w in windows])
+    rms = np.sqrt(np.mean(np.square(samples, dtype=np.float64), axis=1))
+    if np.any(rms < SILENCE_RMS):
+        result.failure = Failure("silent_audio", f"{path}: audio window RMS {rms.min():.1e}")
+        return
+    with _timed(seconds, "describe"):
+        described = sound.describe(samples, info.audio_rate, settings.descriptors)
+    with _timed(seconds, "jpeg"):
+        encoded = [encode_jpeg(p, settings.image_size, settings.jpeg_quality) for p in pictures]
+    origin = first_s  # file time of the segment's start, whichever kind of file it is
+    result.frames = [
+        Frame(
+            index=i,
+            time_s=float(times[i] - origin),
+            audio_start_s=float(windows[i].start_s - origin),
+            jpeg=jpeg,
+            height=height,
+            width=width,
+            descriptors={name: values[i] for name, values in described.items()},
+        )
+        for i, (jpeg, height, width) in enumerate(encoded)
+    ]
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the block to ``seconds[name]`` (the benchmark's breakdown)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start

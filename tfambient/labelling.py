@@ -1,0 +1,365 @@
+"""Records with sound descriptors -> final shards with cluster labels, in two passes.
+
+1. Fit: read the descriptors of a bounded sample of train frames (chosen by a hash of the
+   frame's id, so the sample does not depend on the order workers finished in) and fit,
+   per descriptor, a scaler with k-means for each K and Owens' PCA sign bits (cluster.py).
+2. Label: stream every record, add its label fields, and route it to its split and shard
+   by a hash of its clip id (all frames of a clip land in the same split). Memory stays
+   bounded however large the dataset is.
+
+tfambient-prepare runs this over the extracted parts; tfambient-cluster over the shards
+themselves, to re-cluster without touching media: images and descriptors are copied byte
+for byte, only ``label/*`` fields change. The new shards are written beside the old ones
+and swapped in by renaming the directory, so a kill leaves either the old or the new set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from tfambient import cluster, sound
+from tfambient.cluster import LabelSettings
+from tfrecords_tools import example as tfexample
+from tfrecords_tools import reader, writer
+
+LABEL_PREFIX = "label/"
+SHARDS_DIR = "shards"
+CLUSTERS_DIR = "clusters"
+TARGET_SHARD_BYTES = 128 * 2**20
+MIN_TRAIN_SHARDS = 8
+
+
+def kmeans_field(descriptor: str, k: int) -> str:
+    return f"{LABEL_PREFIX}{descriptor}_k{k}"
+
+
+def bits_field(descriptor: str, bits: int) -> str:
+    return f"{LABEL_PREFIX}{descriptor}_bits{bits}"
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Which split and shard a clip's frames go to: a stable hash of the clip id."""
+
+    val_fraction: float
+    num_train_shards: int
+    num_val_shards: int
+
+    @classmethod
+    def sized(cls, val_fraction: float, num_shards: int, total_bytes: int) -> Splits:
+        """``num_shards`` train shards, or (0) enough for ~128 MiB each, at least 8."""
+        train = num_shards or max(MIN_TRAIN_SHARDS, math.ceil(total_bytes / TARGET_SHARD_BYTES))
+        val = max(1, math.ceil(train * val_fraction)) if val_fraction > 0 else 0
+        return cls(val_fraction, train, val)
+
+    def is_val(self, clip_id: str | bytes) -> bool:
+        return writer.unit_hash(clip_id, "split") < self.val_fraction
+
+    def are_val(self, clip_ids: Sequence[str | bytes]) -> np.ndarray:
+        return writer.unit_hashes(clip_ids, "split") < self.val_fraction
+
+    def route(self, clip_id: str | bytes) -> tuple[str, int]:
+        if self.is_val(clip_id):
+            return "val", writer.shard_index(clip_id, self.num_val_shards, "shard")
+        return "train", writer.shard_index(clip_id, self.num_train_shards, "shard")
+
+
+@dataclass
+class Labelers:
+    """The fitted models, by label field."""
+
+    kmeans: dict[str, cluster.KMeansLabeler]
+    bits: dict[str, cluster.BinaryCoder]
+    descriptor_of: dict[str, str]
+
+
+def _spec(descriptors: Sequence[str], dims: Mapping[str, int], extra: Sequence[str] = ()):
+    spec = {
+        "clip/id": tf.io.FixedLenFeature([], tf.string),
+        "frame/index": tf.io.FixedLenFeature([], tf.int64),
+    }
+    for name in descriptors:
+        spec[f"sound/{name}"] = tf.io.FixedLenFeature([dims[name]], tf.float32)
+    if "image" in extra:
+        spec["image/encoded"] = tf.io.FixedLenFeature([], tf.string)
+    if "tags" in extra:
+        spec["audioset/labels"] = tf.io.VarLenFeature(tf.string)
+    return spec
+
+
+def frame_keys(batch: Mapping[str, np.ndarray]) -> list[bytes]:
+    return [c + b"#%d" % i for c, i in zip(batch["clip/id"], batch["frame/index"], strict=True)]
+
+
+def fit_sample(
+    sources: Sequence[Path],
+    descriptors: Sequence[str],
+    dims: Mapping[str, int],
+    splits: Splits,
+    num_train: int,
+    max_samples: int,
+    progress: bool,
+) -> dict[str, np.ndarray]:
+    """Descriptors of at most ``max_samples`` train frames: those with the smallest hash."""
+    keep = min(1.0, 1.05 * max_samples / max(num_train, 1))  # a little over, then trimmed
+    hashes, rows = [], {name: [] for name in descriptors}
+    bar = tqdm(total=num_train, unit="frame", desc="sampling", disable=not progress)
+    with bar:
+        for batch in reader.parse_batches(sources, _spec(descriptors, dims)):
+            h = writer.unit_hashes(frame_keys(batch), "fit")
+            train = ~splits.are_val(batch["clip/id"])
+            chosen = train & (h < keep)
+            hashes.append(h[chosen])
+            for name in descriptors:
+                rows[name].append(batch[f"sound/{name}"][chosen])
+            bar.update(int(train.sum()))
+    order = np.argsort(np.concatenate(hashes), kind="stable")[:max_samples]
+    return {name: np.concatenate(parts)[order] for name, parts in rows.items()}
+
+
+def fit_labelers(sample: Mapping[str, np.ndarray], settings: LabelSettings) -> Labelers:
+    kmeans, bits, descriptor_of = {}, {}, {}
+    for name, vectors in sample.items():
+        for k in settings.num_clusters:
+            field = kmeans_field(name, k)
+            kmeans[field] = cluster.KMeansLabeler.fit(
+                vectors, k, seed=settings.seed, n_init=settings.n_init
+            )
+            descriptor_of[field] = name
+        if settings.num_bits:
+            field = bits_field(name, settings.num_bits)
+            bits[field] = cluster.BinaryCoder.fit(vectors, settings.num_bits, seed=settings.seed)
+            descriptor_of[field] = name
+    return Labelers(kmeans, bits, descriptor_of)
+
+
+@dataclass
+class LabelledShards:
+    """What the labelling pass wrote: shard list, frames per split, per-clustering summaries."""
+
+    shards: list[dict]
+    frames: dict[str, int]
+    summaries: dict[str, cluster.ClusterSummary]
+
+
+def label_records(
+    sources: Sequence[Path],
+    out_dir: Path,
+    labelers: Labelers,
+    splits: Splits,
+    dims: Mapping[str, int],
+    settings: LabelSettings,
+    total: int,
+    progress: bool,
+) -> LabelledShards:
+    """Copy every record into its shard in ``out_dir`` with its new label fields."""
+    descriptors = sorted(set(labelers.descriptor_of.values()))
+    summaries = {
+        field: cluster.ClusterSummary(labeler.k, per_cluster=settings.montage_per_cluster)
+        for field, labeler in labelers.kmeans.items()
+    }
+    spec = _spec(descriptors, dims, extra=("image", "tags"))
+    train = writer.ShardedRecordWriter(out_dir, "train", splits.num_train_shards)
+    val = (
+        writer.ShardedRecordWriter(out_dir, "val", splits.num_val_shards)
+        if splits.num_val_shards
+        else None
+    )
+    bar = tqdm(total=total, unit="frame", desc="labelling", disable=not progress)
+    with bar, train, val or contextlib.nullcontext():
+        for batch in reader.parse_batches(sources, spec, with_raw=True):
+            fields = _batch_labels(batch, labelers, summaries, splits)
+            for i, raw in enumerate(batch["__raw__"]):
+                split, shard = splits.route(batch["clip/id"][i])
+                record = tfexample.with_features(
+                    raw, {f: values[i] for f, values in fields.items()}, (LABEL_PREFIX,)
+                )
+                (val if split == "val" else train).write(shard, record)
+            bar.update(len(batch["__raw__"]))
+    writers = [("train", train)] + ([("val", val)] if val else [])
+    shards = [
+        {"path": f"{SHARDS_DIR}/{path.name}", "split": split, "records": count}
+        for split, w in writers
+        for path, count in zip(w.paths, w.counts, strict=True)
+    ]
+    frames = {split: sum(w.counts) for split, w in writers}
+    return LabelledShards(shards, frames, summaries)
+
+
+def _batch_labels(
+    batch: Mapping[str, np.ndarray],
+    labelers: Labelers,
+    summaries: Mapping[str, cluster.ClusterSummary],
+    splits: Splits,
+) -> dict[str, np.ndarray]:
+    """Every label field of a batch; the clusterings' summaries are updated with it."""
+    is_val = splits.are_val(batch["clip/id"])
+    fields = {}
+    for field, labeler in labelers.kmeans.items():
+        labels, distances = labeler.assign(batch[f"sound/{labelers.descriptor_of[field]}"])
+        fields[field] = labels
+        summaries[field].update(
+            labels, distances, is_val, batch["image/encoded"], batch["audioset/labels"]
+        )
+    for field, coder in labelers.bits.items():
+        fields[field] = coder.encode(batch[f"sound/{labelers.descriptor_of[field]}"])
+    return fields
+
+
+def swap_in(data_dir: Path, staged: Path) -> None:
+    """Replace ``data_dir/shards`` by ``staged`` with two renames; `recover` mends a kill
+    between them."""
+    current, old = data_dir / SHARDS_DIR, data_dir / f"{SHARDS_DIR}.old"
+    if current.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(current, old)
+    os.replace(staged, current)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(data_dir: Path) -> None:
+    """Undo what a killed run left: a half-done swap, staged shards never swapped in."""
+    current, old = data_dir / SHARDS_DIR, data_dir / f"{SHARDS_DIR}.old"
+    if old.exists() and not current.exists():
+        os.replace(old, current)
+    for staged in data_dir.glob(f"{SHARDS_DIR}.staged-*"):
+        shutil.rmtree(staged)
+
+
+def settings_json(settings: LabelSettings) -> dict:
+    out = asdict(settings)
+    out["num_clusters"] = list(settings.num_clusters)
+    return out
+
+
+def write_clusters(
+    data_dir: Path,
+    labelers: Labelers,
+    summaries: Mapping[str, cluster.ClusterSummary],
+    names: Mapping[str, str],
+    settings: LabelSettings,
+) -> dict:
+    """Save every model (npz) and montage (png); return what clusters.json says of them."""
+    out_dir = data_dir / CLUSTERS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*out_dir.glob("*.npz"), *out_dir.glob("*.png")]:
+        stale.unlink()  # models of label fields that no longer exist would mislead
+    entries = {}
+    for field, labeler in labelers.kmeans.items():
+        stem = field.removeprefix(LABEL_PREFIX)
+        labeler.save(out_dir / f"{stem}.npz")
+        summary = summaries[field]
+        entries[field] = {
+            "descriptor": labelers.descriptor_of[field],
+            "k": labeler.k,
+            "model": f"{CLUSTERS_DIR}/{stem}.npz",
+            "montage": f"{CLUSTERS_DIR}/{stem}.png",
+            "fit": {
+                "samples": labeler.fit_size,
+                "inertia": labeler.inertia,
+                "iterations": labeler.n_iter,
+                "seed": labeler.seed,
+            },
+            **summary.to_json(names),
+        }
+        cluster.plot_montage(
+            montage_rows(summary, names),
+            out_dir / f"{stem}.png",
+            f"{labelers.descriptor_of[field]}, k={labeler.k}: frames nearest each centroid",
+        )
+    for field, coder in labelers.bits.items():
+        stem = field.removeprefix(LABEL_PREFIX)
+        coder.save(out_dir / f"{stem}.npz")
+        entries[field] = {
+            "descriptor": labelers.descriptor_of[field],
+            "bits": coder.bits,
+            "model": f"{CLUSTERS_DIR}/{stem}.npz",
+            "explained_variance_ratio": coder.explained_variance_ratio.round(5).tolist(),
+            "fit": {"samples": coder.fit_size, "seed": coder.seed},
+        }
+    report = {"settings": settings_json(settings), "fields": entries}
+    write_json_atomic(out_dir / "clusters.json", report)
+    return report
+
+
+def montage_rows(
+    summary: cluster.ClusterSummary, names: Mapping[str, str]
+) -> list[tuple[str, list[bytes]]]:
+    """Clusters largest first, each titled with its size and most common AudioSet classes."""
+    rows = []
+    for c in summary.clusters_by_size():
+        tags = ", ".join(names.get(tag, tag) for tag, _ in summary.top_tags(c, 2))
+        title = f"#{c}  n={summary.sizes[c]}" + (f"\n{tags}" if tags else "")
+        rows.append((title, [n.thumbnail for n in summary.nearest(c)]))
+    return rows
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = writer.temporary_name(path)
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def relabel(
+    sources: Sequence[Path],
+    data_dir: Path,
+    descriptors: Sequence[str],
+    settings: LabelSettings,
+    splits: Splits,
+    *,
+    num_train: int,
+    total: int,
+    names: Mapping[str, str],
+    progress: bool,
+) -> dict:
+    """Fit on a sample of ``sources``, write labelled shards into ``data_dir/shards``.
+
+    Returns the manifest's view: shard list, frames per split, label fields, clusters.
+    """
+    recover(data_dir)
+    dims = {name: sound.DESCRIPTORS[name].dim for name in descriptors}
+    sample = fit_sample(
+        sources, descriptors, dims, splits, num_train, settings.max_samples, progress
+    )
+    labelers = fit_labelers(sample, settings)
+    del sample
+    staged = data_dir / f"{SHARDS_DIR}.staged-{os.getpid()}"
+    labelled = label_records(sources, staged, labelers, splits, dims, settings, total, progress)
+    swap_in(data_dir, staged)
+    clusters = write_clusters(data_dir, labelers, labelled.summaries, names, settings)
+    return {
+        "shards": labelled.shards,
+        "frames": labelled.frames,
+        "label_fields": label_schema(labelers),
+        "clusters": clusters,
+    }
+
+
+def label_schema(labelers: Labelers) -> dict[str, dict]:
+    out = {
+        field: {
+            "kind": "int64",
+            "length": 1,
+            "doc": f"k-means cluster of sound/{labelers.descriptor_of[field]}, in [0, {lab.k})",
+        }
+        for field, lab in labelers.kmeans.items()
+    }
+    for field, coder in labelers.bits.items():
+        out[field] = {
+            "kind": "int64",
+            "length": coder.bits,
+            "doc": f"PCA sign bits of sound/{labelers.descriptor_of[field]}",
+        }
+    return out

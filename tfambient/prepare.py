@@ -1,0 +1,597 @@
+"""AudioSet segments and clips -> examples in committed parts (the extraction half of prepare).
+
+The job is long (millions of clips) and runs on machines that get killed, so its unit of
+durable progress is a *part*: the examples of a few hundred clips, written to
+``parts/task-I-of-N/part-NNNNNN.tfrecord`` under a temporary name and renamed, then
+committed by its sidecar ``part-NNNNNN.json``, which lists the clips the part finished
+(used or failed) and why each failure happened. A rerun reads the sidecars and skips those
+clips, so a kill -9 loses at most the clips in flight. Clips that were not found (or are
+audio-only files) are not committed: a rerun looks for them again, after the user has
+downloaded more.
+
+``--task_index/--num_tasks`` split the CSV between machines by a stable hash of the clip
+id; each task writes its own parts and a manifest, and ``labelling.finalize`` (run by the
+last step) clusters and shards them all.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import csv
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from tfambient import __version__, audioset, extract, labelling, sound
+from tfambient.audioset import ClipFile, MediaIndex, Segment
+from tfambient.cluster import LabelSettings
+from tfambient.extract import ClipResult, ExtractSettings, Failure
+from tfrecords_tools import example as tfexample
+from tfrecords_tools import writer as tfwriter
+
+logger = logging.getLogger(__name__)
+
+PARTS_DIR = "parts"
+DATASET_FILE = "dataset.json"
+FAILURES_FILE = "failures.csv"
+TASKS_DIR = "tasks"
+SETTINGS_FILE = "settings.json"
+
+
+class PrepareError(Exception):
+    """A problem with what the user asked for (the CLI shows it as one line, exit 2)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """This machine's share of the CSV: clips whose stable hash lands on ``index``."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self):
+        if not 0 <= self.index < self.count:
+            raise PrepareError(f"--task_index must be in [0, {self.count}), got {self.index}")
+
+    @property
+    def name(self) -> str:
+        return f"task-{self.index:05d}-of-{self.count:05d}"
+
+    def owns(self, clip_id: str) -> bool:
+        return self.count == 1 or tfwriter.shard_index(clip_id, self.count, "task") == self.index
+
+
+@dataclass
+class TaskReport:
+    """What one task did; written as ``tasks/<task>.json`` and merged into dataset.json."""
+
+    task: str
+    segments: int = 0  # rows of the CSV this task owns
+    found: int = 0
+    used: int = 0
+    frames: int = 0
+    failed: Counter = field(default_factory=Counter)
+    failures: list[dict] = field(default_factory=list)  # uncommitted ones: not found, ...
+    rejected: dict[str, int] = field(default_factory=dict)  # CSV rows skipped, by reason
+    complete: bool = False
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["failed"] = dict(sorted(self.failed.items()))
+        return out
+
+
+def frame_example(segment: Segment, frame: extract.Frame) -> bytes:
+    """The record of one frame, in the schema of ARCHITECTURE.md (labels added later)."""
+    features = {
+        "clip/id": segment.clip_id,
+        "clip/ytid": segment.ytid,
+        "clip/start_s": float(segment.start_s),
+        "clip/end_s": float(segment.end_s),
+        "frame/index": frame.index,
+        "frame/time_s": frame.time_s,
+        "audio/start_s": frame.audio_start_s,
+        "image/encoded": frame.jpeg,
+        "image/height": frame.height,
+        "image/width": frame.width,
+        "audioset/labels": np.array(segment.labels, dtype=np.bytes_),
+    }
+    for name, values in frame.descriptors.items():
+        features[f"sound/{name}"] = values
+    return tfexample.make_example(features).SerializeToString()
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write under a temporary name and rename, so readers never see half a file."""
+    tmp = tfwriter.temporary_name(path)
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+class PartStore:
+    """The committed parts of one task, and the commit of new ones."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        tfwriter.remove_temporaries(directory)
+        self._remove_uncommitted()
+        self.sidecars = {p: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+        self._next = max((int(p.stem.split("-")[1]) + 1 for p in self.sidecars), default=0)
+
+    def _remove_uncommitted(self) -> None:
+        """A record file whose sidecar never landed was killed between the two renames."""
+        for records in self.directory.glob("part-*.tfrecord"):
+            if not records.with_suffix(".json").exists():
+                records.unlink()
+
+    def done(self) -> set[str]:
+        return {clip for sidecar in self.sidecars.values() for clip in sidecar["clips"]}
+
+    def commit(self, results: list[ClipResult]) -> None:
+        stem = f"part-{self._next:06d}"
+        records = self.directory / f"{stem}.tfrecord"
+        with tfwriter.AtomicRecordWriter(records) as out:
+            for result in results:
+                for frame in result.frames:
+                    out.write(frame_example(result.segment, frame))
+        sidecar = {
+            "records": out.count,
+            "clips": {r.segment.clip_id: len(r.frames) for r in results},
+            "failures": [failure_row(r.segment, r.failure) for r in results if r.failure],
+        }
+        path = records.with_suffix(".json")
+        write_json(path, sidecar)  # the commit point
+        self.sidecars[path] = sidecar
+        self._next += 1
+
+
+def failure_row(segment: Segment, failure: Failure) -> dict:
+    return {
+        "clip_id": segment.clip_id,
+        "ytid": segment.ytid,
+        "start_s": segment.start_s,
+        "reason": failure.reason,
+        "detail": failure.detail,
+        "source": f"{segment.source}:{segment.line}",
+    }
+
+
+def check_settings(parts_dir: Path, settings: dict) -> None:
+    """A rerun into the same directory must take the same frames the same way."""
+    path = parts_dir / SETTINGS_FILE
+    if not path.exists():
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        write_json(path, settings)
+        return
+    before = json.loads(path.read_text())
+    changed = [k for k in sorted(set(before) | set(settings)) if before.get(k) != settings.get(k)]
+    if changed:
+        what = ", ".join(f"--{k}={before.get(k)} (now {settings.get(k)})" for k in changed)
+        raise PrepareError(
+            f"{parts_dir.parent} was prepared with {what}; rerun with the same settings "
+            "or choose a new --output_dir"
+        )
+
+
+def extraction_settings(settings: ExtractSettings, task: Task) -> dict:
+    out = asdict(settings)
+    out["descriptors"] = ",".join(settings.descriptors)
+    out["num_tasks"] = task.count
+    return out
+
+
+def locate(
+    segments: Iterable[Segment], index: MediaIndex, report: TaskReport
+) -> list[tuple[Segment, ClipFile]]:
+    """Segments with a usable video file; the others are listed as failures."""
+    found = []
+    for segment in segments:
+        clip = index.find(segment)
+        if clip is None:
+            failure = Failure("not_found", f"no file for {segment.clip_id} in the media dir")
+        elif not clip.has_video:
+            failure = Failure("no_video_stream", f"{clip.path}: an audio-only file")
+        else:
+            found.append((segment, clip))
+            continue
+        report.failed[failure.reason] += 1
+        report.failures.append(failure_row(segment, failure))
+    return found
+
+
+def _pool(num_workers: int) -> futures.ProcessPoolExecutor:
+    """Workers forked from a clean server that never imported TensorFlow (forking a
+    process that has is unsafe, and spawning would re-import the command's main module)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tfambient.extract"])
+    return futures.ProcessPoolExecutor(num_workers, context, initializer=extract.init_worker)
+
+
+def run_extraction(
+    jobs: list[tuple[Segment, ClipFile]], settings: ExtractSettings, num_workers: int
+) -> Iterator[ClipResult]:
+    """Results in completion order. A worker that dies (a decoder crash) costs only the
+    clips it held: the pool is restarted and a clip in flight during two crashes fails."""
+    if num_workers == 0:
+        for segment, clip in jobs:
+            yield extract.extract_clip(segment, str(clip.path), settings)
+        return
+    pending = list(reversed(jobs))
+    crashes: Counter = Counter()
+    while pending:
+        with _pool(num_workers) as pool:
+            in_flight: dict[futures.Future, tuple[Segment, ClipFile]] = {}
+            try:
+                while pending or in_flight:
+                    while pending and len(in_flight) < 4 * num_workers:
+                        job = pending.pop()
+                        seg, clip = job
+                        in_flight[
+                            pool.submit(extract.extract_clip, seg, str(clip.path), settings)
+                        ] = job
+                    done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
+                    for future in done:
+                        in_flight.pop(future)
+                        yield future.result()
+            except futures.process.BrokenProcessPool:
+                for job in in_flight.values():
+                    crashes[job[0].clip_id] += 1
+                    if crashes[job[0].clip_id] >= 2:
+                        yield ClipResult(
+                            job[0], failure=Failure("crashed", f"{job[1].path}: worker died")
+                        )
+                    else:
+                        pending.append(job)
+                logger.warning(
+                    "a worker died; restarting the pool (%d clips retried)", len(in_flight)
+                )
+
+
+@dataclass
+class _Batch:
+    """Results waiting to be committed as one part."""
+
+    results: list[ClipResult] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+    def due(self, size: int, seconds: float) -> bool:
+        return len(self.results) >= size or time.monotonic() - self.since >= seconds
+
+
+def extract_task(
+    found: list[tuple[Segment, ClipFile]],
+    store: PartStore,
+    settings: ExtractSettings,
+    report: TaskReport,
+    *,
+    num_workers: int,
+    clips_per_part: int,
+    part_seconds: float,
+    progress: bool,
+) -> None:
+    """Extract every clip not done yet, committing a part every few hundred clips."""
+    done = store.done()
+    jobs = [(s, c) for s, c in found if s.clip_id not in done]
+    if done:
+        logger.info("resuming: %d clips already done, %d to go", len(found) - len(jobs), len(jobs))
+    batch = _Batch()
+    bar = tqdm(
+        total=len(jobs), unit="clip", desc="extracting", disable=not progress, smoothing=0.05
+    )
+    failed = 0
+    with bar:
+        for result in run_extraction(jobs, settings, num_workers):
+            batch.results.append(result)
+            failed += result.failure is not None
+            bar.update()
+            bar.set_postfix(failed=failed, refresh=False)
+            if batch.due(clips_per_part, part_seconds):
+                store.commit(batch.results)
+                batch = _Batch()
+        if batch.results:
+            store.commit(batch.results)
+    tally_parts(store, report)
+
+
+def tally_parts(store: PartStore, report: TaskReport) -> None:
+    """Count what the committed parts hold (also the work of earlier runs)."""
+    for sidecar in store.sidecars.values():
+        report.frames += sidecar["records"]
+        report.used += sum(1 for n in sidecar["clips"].values() if n)
+        for row in sidecar["failures"]:
+            report.failed[row["reason"]] += 1
+
+
+def descriptor_table(names: Iterable[str]) -> dict:
+    """Name -> dimension, parameters and meaning: how every sound/ field was computed."""
+    return {
+        n: {
+            "dim": sound.DESCRIPTORS[n].dim,
+            "doc": sound.DESCRIPTORS[n].doc,
+            "params": dict(sound.DESCRIPTORS[n].params),
+        }
+        for n in names
+    }
+
+
+def prepare_task(
+    segments: list[Segment],
+    media_dir: Path,
+    output_dir: Path,
+    settings: ExtractSettings,
+    task: Task,
+    *,
+    num_workers: int,
+    clips_per_part: int = 256,
+    part_seconds: float = 60.0,
+    download: Callable[[list[Segment]], None] | None = None,
+    rejected: dict[str, int] | None = None,
+    progress: bool = True,
+) -> TaskReport:
+    """Extract this task's clips into committed parts and write its manifest."""
+    check_settings(output_dir / PARTS_DIR, extraction_settings(settings, task))
+    store = PartStore(output_dir / PARTS_DIR / task.name)
+    report = TaskReport(task.name, rejected=dict(rejected or {}))
+    mine = [s for s in segments if task.owns(s.clip_id)]
+    report.segments = len(mine)
+    done = store.done()
+    index = audioset.index_media(media_dir)
+    if download is not None:
+        missing = [s for s in mine if s.clip_id not in done and index.find(s) is None]
+        if missing:
+            download(missing)
+            index = audioset.index_media(media_dir)
+    todo = [s for s in mine if s.clip_id not in done]
+    found = locate(todo, index, report)
+    report.found = len(found) + len(done)
+    logger.info(
+        "%s: %d segments, %d already done, %d found to extract, %d not usable",
+        task.name,
+        len(mine),
+        len(done),
+        len(found),
+        len(todo) - len(found),
+    )
+    extract_task(
+        found,
+        store,
+        settings,
+        report,
+        num_workers=num_workers,
+        clips_per_part=clips_per_part,
+        part_seconds=part_seconds,
+        progress=progress,
+    )
+    report.complete = True
+    tasks_dir = output_dir / TASKS_DIR
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    write_json(tasks_dir / f"{task.name}.json", report.to_json())
+    return report
+
+
+FAILURE_COLUMNS = ("clip_id", "ytid", "start_s", "reason", "detail", "source")
+
+
+def read_task_reports(output_dir: Path) -> list[dict]:
+    """Every task's manifest; all of one run's tasks must have finished."""
+    paths = sorted((output_dir / TASKS_DIR).glob("task-*.json"))
+    if not paths:
+        raise PrepareError(f"{output_dir}: nothing extracted yet (no {TASKS_DIR}/task-*.json)")
+    reports = [json.loads(p.read_text()) for p in paths]
+    counts = {int(r["task"].rsplit("-", 1)[1]) for r in reports}
+    if len(counts) > 1:
+        raise PrepareError(
+            f"{output_dir}: tasks of runs with different --num_tasks ({sorted(counts)}); "
+            f"remove {output_dir / TASKS_DIR} and rerun the tasks"
+        )
+    count = counts.pop()
+    finished = {r["task"] for r in reports if r["complete"]}
+    missing = [Task(i, count).name for i in range(count) if Task(i, count).name not in finished]
+    if missing:
+        raise PrepareError(f"{output_dir}: tasks not finished yet: {', '.join(missing)}")
+    return reports
+
+
+def committed_parts(output_dir: Path) -> list[tuple[Path, dict]]:
+    """(records file, sidecar) of every committed part of every task, in a stable order."""
+    parts = []
+    for task_dir in sorted((output_dir / PARTS_DIR).glob("task-*")):
+        store = PartStore(task_dir)
+        parts += [(p.with_suffix(".tfrecord"), s) for p, s in store.sidecars.items()]
+    return parts
+
+
+def write_failures(path: Path, rows: list[dict]) -> None:
+    """failures.csv: every clip not used, and why, sorted by clip id."""
+    tmp = tfwriter.temporary_name(path)
+    with open(tmp, "w", newline="") as f:
+        out = csv.DictWriter(f, FAILURE_COLUMNS)
+        out.writeheader()
+        out.writerows(sorted(rows, key=lambda r: (r["clip_id"], r["reason"])))
+    os.replace(tmp, path)
+
+
+def finalize(
+    output_dir: Path,
+    settings: LabelSettings,
+    names: dict[str, str],
+    *,
+    num_shards: int,
+    val_fraction: float,
+    progress: bool,
+) -> dict:
+    """Cluster and shard everything the tasks extracted; write failures.csv and dataset.json.
+
+    Skipped when dataset.json already describes the same parts and settings, so rerunning a
+    finished command is cheap.
+    """
+    reports = read_task_reports(output_dir)
+    parts = committed_parts(output_dir)
+    failures = [row for r in reports for row in r["failures"]]
+    failures += [row for _, sidecar in parts for row in sidecar["failures"]]
+    write_failures(output_dir / FAILURES_FILE, failures)
+    records = sum(sidecar["records"] for _, sidecar in parts)
+    if not records:
+        reasons = Counter(row["reason"] for row in failures)
+        raise PrepareError(
+            f"no clip could be used ({_counts_text(reasons) or 'no segments'}); "
+            f"{output_dir / FAILURES_FILE} lists why"
+        )
+    extraction = json.loads((output_dir / PARTS_DIR / SETTINGS_FILE).read_text())
+    descriptors = extraction["descriptors"].split(",")
+    splits = labelling.Splits.sized(
+        val_fraction, num_shards, sum(p.stat().st_size for p, _ in parts)
+    )
+    fingerprint = {str(p.relative_to(output_dir)): s["records"] for p, s in parts}
+    wanted = {
+        "parts": fingerprint,
+        "labels": labelling.settings_json(settings),
+        "splits": asdict(splits),
+    }
+    manifest_path = output_dir / DATASET_FILE
+    if manifest_path.exists():
+        previous = json.loads(manifest_path.read_text())
+        if all(previous.get(k) == v for k, v in wanted.items()):
+            logger.info("%s is up to date", manifest_path)
+            return previous
+    clips = {clip: n for _, s in parts for clip, n in s["clips"].items()}
+    num_train = sum(n for clip, n in clips.items() if not splits.is_val(clip))
+    labelled = labelling.relabel(
+        [p for p, _ in parts],
+        output_dir,
+        descriptors,
+        settings,
+        splits,
+        num_train=num_train,
+        total=records,
+        names=names,
+        progress=progress,
+    )
+    manifest = {
+        "tfambient_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "extraction": extraction,
+        "descriptors": descriptor_table(descriptors),
+        "schema": schema(descriptors) | labelled["label_fields"],
+        "counts": {
+            "segments": sum(r["segments"] for r in reports),
+            "rejected_rows": reports[0]["rejected"],  # every task reads the whole CSV
+            "clips_found": sum(r["found"] for r in reports),
+            "clips_used": sum(1 for n in clips.values() if n),
+            "clips_failed": dict(sorted(Counter(row["reason"] for row in failures).items())),
+            "frames": labelled["frames"],
+        },
+        "shards": labelled["shards"],
+        "clusters": labelled["clusters"],
+        **wanted,
+    }
+    write_json(manifest_path, manifest)
+    return manifest
+
+
+def _counts_text(counts: Counter) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+
+
+BASE_SCHEMA = {
+    "clip/id": ("bytes", 1, "{YTID}_{start:.3f}"),
+    "clip/ytid": ("bytes", 1, "YouTube id"),
+    "clip/start_s": ("float", 1, "segment start in the video, from the CSV"),
+    "clip/end_s": ("float", 1, "segment end in the video, from the CSV"),
+    "frame/index": ("int64", 1, "which of the clip's frames"),
+    "frame/time_s": ("float", 1, "time of the frame, seconds from the segment start"),
+    "audio/start_s": ("float", 1, "start of its audio window, seconds from the segment start"),
+    "image/encoded": ("bytes", 1, "JPEG frame, short side = image_size"),
+    "image/height": ("int64", 1, "JPEG height"),
+    "image/width": ("int64", 1, "JPEG width"),
+    "audioset/labels": ("bytes", None, "AudioSet MIDs of the clip"),
+}
+
+
+def schema(descriptors: Iterable[str]) -> dict[str, dict]:
+    """Every field of a record but its labels: kind, length (None: varies) and meaning."""
+    out = {k: {"kind": kind, "length": n, "doc": doc} for k, (kind, n, doc) in BASE_SCHEMA.items()}
+    for name in descriptors:
+        out[f"sound/{name}"] = {
+            "kind": "float",
+            "length": sound.DESCRIPTORS[name].dim,
+            "doc": sound.DESCRIPTORS[name].doc,
+        }
+    return out
+
+
+def summary(output_dir: Path, manifest: dict) -> str:
+    """What a person wants to read at the end of the command."""
+    counts = manifest["counts"]
+    failed = counts["clips_failed"]
+    lines = [
+        f"prepared {output_dir}: {counts['clips_used']} clips used of {counts['segments']} "
+        f"segments; frames: " + ", ".join(f"{k} {v}" for k, v in counts["frames"].items()),
+        f"  failed: {_counts_text(Counter(failed)) or 'none'} (see {output_dir / FAILURES_FILE})",
+    ]
+    if counts["rejected_rows"]:
+        lines.append(f"  CSV rows skipped: {_counts_text(Counter(counts['rejected_rows']))}")
+    lines.append(f"  label fields: {', '.join(manifest['clusters']['fields'])}")
+    lines.append(f"  montages: {output_dir / labelling.CLUSTERS_DIR}/*.png")
+    return "\n".join(lines)
+
+
+def read_manifest(data_dir: Path) -> dict:
+    path = data_dir / DATASET_FILE
+    if not path.exists():
+        raise PrepareError(f"{path} not found: run tfambient-prepare first")
+    return json.loads(path.read_text())
+
+
+def recluster(
+    data_dir: Path,
+    settings: LabelSettings,
+    descriptors: list[str] | None,
+    names: dict[str, str],
+    progress: bool,
+) -> dict:
+    """New label fields for prepared shards, without touching media (tfambient-cluster).
+
+    The label fields after this are exactly the ones asked for now; images and descriptors
+    are copied unchanged.
+    """
+    manifest = read_manifest(data_dir)
+    stored = list(manifest["descriptors"])
+    descriptors = descriptors or stored
+    unknown = sorted(set(descriptors) - set(stored))
+    if unknown:
+        raise PrepareError(
+            f"{data_dir} has no {', '.join(unknown)} descriptors (it has {', '.join(stored)})"
+        )
+    shards = [data_dir / s["path"] for s in manifest["shards"]]
+    labelled = labelling.relabel(
+        shards,
+        data_dir,
+        descriptors,
+        settings,
+        labelling.Splits(**manifest["splits"]),
+        num_train=manifest["counts"]["frames"]["train"],
+        total=sum(s["records"] for s in manifest["shards"]),
+        names=names,
+        progress=progress,
+    )
+    base = {k: v for k, v in manifest["schema"].items() if not k.startswith(labelling.LABEL_PREFIX)}
+    manifest.update(
+        schema=base | labelled["label_fields"],
+        shards=labelled["shards"],
+        clusters=labelled["clusters"],
+        labels=labelling.settings_json(settings),
+    )
+    manifest["counts"]["frames"] = labelled["frames"]
+    write_json(data_dir / DATASET_FILE, manifest)
+    return manifest
