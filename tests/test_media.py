@@ -531,3 +531,151 @@ def test_cover_art_is_not_video(tmp_path):
         with pytest.raises(NoVideoStream):
             m.frame_at(0.5)
         assert abs(_dominant_hz(m.audio_window(0.5, 0.5, 16000).samples, 16000) - 440) <= 10
+
+
+# restrict_audio: a span of a long clip, decoded from a seek instead of from the start.
+
+LONG_S = 40  # long enough for a span to lie seconds past the start
+WINDOW_S = 3.75
+SPAN = (20.3, 30.3)
+# Matroska stores times in milliseconds, so a decoder resuming after a seek knows where
+# it is to about 1 ms; MP4 counts in samples.
+SEEK_SLACK_S = {"mp4": 0.0, "webm": 0.001}
+
+
+def _chirp(rate: int, seconds: int = LONG_S) -> np.ndarray:
+    """A tone rising from 200 Hz by 20 Hz a second: any shift in time changes the samples."""
+    t = np.arange(rate * seconds) / rate
+    return (AMPLITUDE * np.sin(2 * np.pi * (200 * t + 10 * t**2))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def long_clips(clip_dir) -> dict[str, tuple[Path, int]]:
+    """kind -> (path, audio rate) of a LONG_S chirp, with tiny frames at 1 fps."""
+    out = {}
+    for kind, (vcodec, acodec, rate) in KINDS.items():
+        if {vcodec, acodec} <= av.codecs_available:
+            path = clip_dir / f"chirp.{kind}"
+            frames = np.zeros((LONG_S, 32, 32, 3), dtype=np.uint8)
+            write_video(path, frames, 1, _chirp(rate), rate, vcodec, acodec)
+            out[kind] = (path, rate)
+    return out
+
+
+def _windows(path: Path, centres, rate: int, span=None) -> list[AudioWindow]:
+    with MediaFile(path) as m:
+        if span is not None:
+            m.restrict_audio(*span)
+        return [m.audio_window(c, WINDOW_S, rate) for c in centres]
+
+
+def _edges_and_middle(span: tuple[float, float]) -> list[float]:
+    """Centres of the first, a middle and the last window inside ``span``."""
+    first, last = span
+    return [first + WINDOW_S / 2, (first + last) / 2 + 0.0123, last - WINDOW_S / 2]
+
+
+def _assert_same_windows(whole, restricted, slack_s: float) -> None:
+    """Equal samples, the restricted ones shifted by at most ``slack_s``."""
+    for w, r in zip(whole, restricted, strict=True):
+        assert (r.rate, r.start_s, len(r.samples)) == (w.rate, w.start_s, len(w.samples))
+        assert r.padded_s == pytest.approx(w.padded_s, abs=slack_s + 1e-9)
+        lag = round(slack_s * w.rate)
+        inner = slice(lag, len(w.samples) - lag)
+        diffs = [
+            np.abs(np.roll(w.samples, shift)[inner] - r.samples[inner]).max()
+            for shift in range(-lag, lag + 1)
+        ]
+        assert min(diffs) < 1e-4
+
+
+@KIND
+@pytest.mark.parametrize("same_rate", [True, False], ids=["native", "16k"])
+@pytest.mark.parametrize("span", [SPAN, (31.2, LONG_S + 0.5)], ids=["middle", "past_end"])
+def test_restricted_windows_are_the_whole_track_windows(long_clips, kind, same_rate, span):
+    path, native = _clip(long_clips, kind)
+    rate = native if same_rate else 16000
+    centres = _edges_and_middle(span)
+    whole = _windows(path, centres, rate)
+    restricted = _windows(path, centres, rate, span)
+    _assert_same_windows(whole, restricted, SEEK_SLACK_S[kind])
+    # Past the end of the file, both pad the same way.
+    assert restricted[-1].padded_s == pytest.approx(max(span[1] - LONG_S, 0), abs=0.002)
+
+
+@KIND
+@pytest.mark.parametrize("span", [(0.5, 10.5), SPAN], ids=["start", "middle"])
+def test_restricted_decode_decodes_the_span_only(long_clips, kind, span, monkeypatch):
+    path, rate = _clip(long_clips, kind)
+    decoded = []  # sizes of the audio frames out of the decoder
+    real_decode = MediaFile._decode
+
+    def counting_decode(self, stream):
+        for frame in real_decode(self, stream):
+            if stream.type == "audio":
+                decoded.append(frame.samples)
+            yield frame
+
+    monkeypatch.setattr(MediaFile, "_decode", counting_decode)
+    _windows(path, [sum(span) / 2], rate)
+    assert sum(decoded) >= LONG_S * rate
+    decoded.clear()
+    _windows(path, [sum(span) / 2], rate, span)
+    # The span, a second on each side, up to a second to start on a whole second, and
+    # half a second for the decoder to settle after the seek.
+    assert sum(decoded) < (span[1] - span[0] + 3.5) * rate + max(decoded)
+
+
+def test_windows_outside_the_span_are_refused(long_clips):
+    path, _ = _clip(long_clips, "mp4")
+    with MediaFile(path) as m:
+        m.restrict_audio(*SPAN)
+        for centre in (SPAN[0] + 1.8, SPAN[1] - 1.8, 5.0, 35.0):
+            with pytest.raises(ValueError, match="outside the audio span"):
+                m.audio_window(centre, WINDOW_S, 16000)
+        with pytest.raises(ValueError, match="whole track"):
+            m.audio(16000)
+        with pytest.raises(ValueError, match="empty audio span"):
+            m.restrict_audio(10.0, 9.0)
+        # A new span is decoded anew; the old one is not kept in place of it.
+        m.restrict_audio(2.0, 8.0)
+        restricted = [m.audio_window(c, WINDOW_S, 16000) for c in _edges_and_middle((2.0, 8.0))]
+    _assert_same_windows(_windows(path, _edges_and_middle((2.0, 8.0)), 16000), restricted, 0.0)
+
+
+@KIND
+@pytest.mark.parametrize("span", [(0.0, 10.0), SPAN], ids=["start", "middle"])
+def test_restricted_decode_honours_stream_start_times(long_clips, clip_dir, kind, span):
+    # Clip time 0 is the video's start at 0.7 s; the audio starts 1.3 s after it, so the
+    # first window of the span at 0 is mostly padding.
+    path, _ = _clip(long_clips, kind)
+    shifted = clip_dir / f"chirp_shifted.{kind}"
+    if not shifted.exists():
+        _remux(path, str(shifted), {"video": 0.7, "audio": 2.0})
+    with av.open(str(shifted)) as c:  # the premise: neither stream starts at 0
+        assert c.streams.video[0].start_time > 0 and c.streams.audio[0].start_time > 0
+    centres = _edges_and_middle(span)
+    whole = _windows(shifted, centres, 16000)
+    _assert_same_windows(whole, _windows(shifted, centres, 16000, span), SEEK_SLACK_S[kind])
+    assert whole[0].padded == (span[0] == 0.0)
+
+
+@pytest.mark.parametrize("kind", ["mp4", "webm"])
+def test_restricted_decode_of_a_truncated_file(long_clips, clip_dir, kind):
+    path, _ = _clip(long_clips, kind)
+    if kind == "mp4":  # with the index first, so that the cut file still opens
+        path, src = clip_dir / "chirp_faststart.mp4", path
+        _remux(src, str(path), options={"movflags": "faststart"})
+    cut = clip_dir / f"chirp_cut.{kind}"
+    data = path.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # about 20 s survive
+    with MediaFile(cut) as m:
+        m.restrict_audio(30.0, 38.0)
+        with pytest.raises(UnreadableMedia, match="truncated"):
+            m.audio_window(34.0, WINDOW_S, 16000)
+    centres = _edges_and_middle((5.0, 12.0))
+    _assert_same_windows(
+        _windows(path, centres, 16000),
+        _windows(cut, centres, 16000, (5.0, 12.0)),
+        SEEK_SLACK_S[kind],
+    )

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import av.logging
 import numpy as np
 import threadpoolctl
 from PIL import Image
@@ -36,9 +37,16 @@ SILENCE_RMS = 1e-4
 MAX_PADDING_S = 0.25
 
 
+def quiet_decoders() -> None:
+    """FFmpeg's own error lines ("moov atom not found") would garble the progress bar;
+    every failure is reported with its reason anyway."""
+    av.logging.set_level(None)
+
+
 def init_worker() -> None:
     """One BLAS/FFT thread per worker process: the processes already fill the cores."""
     threadpoolctl.threadpool_limits(1)
+    quiet_decoders()
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,7 @@ def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> N
                 f"({info.duration_s:.2f}s long), less than the {window_s}s audio window",
             )
             return
+        clip.restrict_audio(first_s, last_s)  # a whole video's audio would cost 10-100x
         times = frame_times(first_s, last_s, settings.frames_per_clip)
         centres = audio_centres(times, first_s, last_s, window_s)
         pictures = [clip.frame_at(t) for t in times]

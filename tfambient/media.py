@@ -12,6 +12,7 @@ stream does not start at timestamp 0.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -39,6 +40,17 @@ _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError)
 # download). The margin covers containers rounding durations and streams ending a frame
 # apart.
 _TRUNCATION_SLACK_S = 0.1
+
+# A restricted decode (MediaFile.restrict_audio) keeps this much audio on each side of its
+# span, room for soxr's filter, and starts decoding _PREROLL_S before that: a decoder
+# resumed after a seek lacks the state of the packets before it (Opus takes ~0.3 s to
+# converge, AAC one frame), so what it outputs first is garbage.
+_SPAN_MARGIN_S = 1.0
+_PREROLL_S = 0.5
+
+# Slack for window bounds computed in floating point (extract.audio_centres) to fall
+# inside a span they were computed from.
+_SPAN_SLACK_S = 1e-6
 
 _SAMPLE_DTYPES = {
     "u8": np.uint8,
@@ -101,6 +113,31 @@ class AudioWindow:
         return self.padded_s > 0.0
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """Mono float32 audio at the stream's own rate, decoded once per file (or span).
+
+    ``samples[0]`` lies ``skipped_s`` whole seconds after ``grid_s``, the clip time of the
+    stream's first sample. Whole seconds are whole samples at every rate, so a span that
+    skips them resamples onto the same sample times as the whole track does.
+    """
+
+    samples: np.ndarray
+    rate: int
+    grid_s: float
+    skipped_s: int
+    span: tuple[float, float] | None  # what it was decoded for; None: the whole track
+
+    @property
+    def start_s(self) -> float:
+        return self.grid_s + self.skipped_s
+
+    def covers(self, span: tuple[float, float] | None) -> bool:
+        if self.span is None:
+            return True
+        return span is not None and self.span[0] <= span[0] and span[1] <= self.span[1]
+
+
 class MediaFile:
     """An open media file; reuse it to read several frames and windows from one clip."""
 
@@ -129,8 +166,9 @@ class MediaFile:
         self._origin = min(starts, default=0.0)  # stream timestamp of clip time 0
         self._consumed = False  # whether demuxing moved the read position from the start
         self._data_end_s = -math.inf  # end of the last audio/video packet demuxed so far
-        self._native: tuple[np.ndarray, int, float] | None = None
-        self._by_rate: dict[int, np.ndarray] = {}
+        self._span: tuple[float, float] | None = None  # see restrict_audio
+        self._native: _Decoded | None = None
+        self._by_rate: dict[int, np.ndarray] = {}  # resamplings of self._native
         try:
             self.info = self._make_info()
         except BaseException:
@@ -172,32 +210,42 @@ class MediaFile:
         except _AV_ERRORS as e:
             raise UnreadableMedia(f"{self.path}: cannot convert frame: {e}") from e
 
+    def restrict_audio(self, first_s: float, last_s: float) -> None:
+        """Decode only the audio around ``[first_s, last_s]`` (clip time) from now on.
+
+        For a segment of a long video: a seek and a few seconds of decoding instead of the
+        whole track. Windows inside the span are the same as without it (in containers
+        with millisecond timestamps, such as WebM, up to a shift of about 1 ms); a window
+        outside it, and ``audio()``, raise ValueError.
+        """
+        if not first_s <= last_s:
+            raise ValueError(f"empty audio span [{first_s}, {last_s}]")
+        self._span = (first_s, last_s)
+
     def audio(self, rate: int) -> np.ndarray:
         """Whole audio track, mono float32 in [-1, 1] at ``rate`` Hz; read-only, cached."""
-        if rate not in self._by_rate:
-            samples, native_rate, _ = self._native_audio()
-            if rate != native_rate:
-                samples = soxr.resample(samples, native_rate, rate, quality="HQ")
-            # Lossy decoders and resampling overshoot slightly past full scale.
-            samples = np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
-            samples.flags.writeable = False  # shared by every window cut from it
-            self._by_rate[rate] = samples
-        return self._by_rate[rate]
+        if self._span is not None:
+            raise ValueError(f"{self.path}: audio() is the whole track; restrict_audio was called")
+        return self._resampled(rate)
 
     def audio_window(self, center_s: float, window_s: float, rate: int) -> AudioWindow:
         """``[center - w/2, center + w/2)`` of the audio at ``rate``, zero-padded past its ends."""
         if window_s <= 0 or rate <= 0:
             raise ValueError(f"window_s and rate must be positive, got {window_s}, {rate}")
-        samples = self.audio(rate)
-        offset_s = self._native_audio()[2]
-        n = round(window_s * rate)
         start_s = center_s - window_s / 2
-        first = round((start_s - offset_s) * rate)  # index in `samples` of the window start
+        self._check_in_span(start_s, start_s + window_s)
+        samples = self._resampled(rate)
+        decoded = self._native_audio()
+        n = round(window_s * rate)
+        # Index in `samples` of the window start, counted from the stream's first sample so
+        # that it is the same whether or not whole seconds were skipped.
+        first = round((start_s - decoded.grid_s) * rate) - decoded.skipped_s * rate
         lo, hi = max(first, 0), min(first + n, len(samples))
         if hi <= lo:
+            begin_s = decoded.start_s
             where = (
                 f"{self.path}: window [{start_s:.3f}, {start_s + window_s:.3f})s does not "
-                f"overlap the decoded audio [{offset_s:.3f}, {offset_s + len(samples) / rate:.3f})s"
+                f"overlap the decoded audio [{begin_s:.3f}, {begin_s + len(samples) / rate:.3f})s"
             )
             audio_start = self._stream_start(self._audio)
             if start_s + window_s <= audio_start or start_s >= self._stream_end(self._audio):
@@ -206,6 +254,30 @@ class MediaFile:
         out = np.zeros(n, dtype=np.float32)
         out[lo - first : hi - first] = samples[lo:hi]
         return AudioWindow(out, rate, start_s, padded_s=(n - (hi - lo)) / rate)
+
+    def _check_in_span(self, start_s: float, end_s: float) -> None:
+        """A window outside the span given to restrict_audio is the caller's mistake."""
+        span = self._span
+        if span is None:
+            return
+        if start_s < span[0] - _SPAN_SLACK_S or end_s > span[1] + _SPAN_SLACK_S:
+            raise ValueError(
+                f"{self.path}: window [{start_s:.3f}, {end_s:.3f})s is outside the audio span "
+                f"[{span[0]:.3f}, {span[1]:.3f}]s given to restrict_audio"
+            )
+
+    def _resampled(self, rate: int) -> np.ndarray:
+        """The decoded audio at ``rate`` Hz, clipped to [-1, 1]; read-only, cached."""
+        decoded = self._native_audio()
+        if rate not in self._by_rate:
+            samples = decoded.samples
+            if rate != decoded.rate:
+                samples = soxr.resample(samples, decoded.rate, rate, quality="HQ")
+            # Lossy decoders and resampling overshoot slightly past full scale.
+            samples = np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
+            samples.flags.writeable = False  # shared by every window cut from it
+            self._by_rate[rate] = samples
+        return self._by_rate[rate]
 
     def _make_info(self) -> MediaInfo:
         v, a = self._video, self._audio
@@ -239,8 +311,8 @@ class MediaFile:
             # segment duration), and headers count it from timestamp 0, not from the start.
             return self._container.duration / av.time_base - self._origin
         if self._audio is not None:
-            samples, rate, offset_s = self._native_audio()
-            return offset_s + len(samples) / rate
+            decoded = self._native_audio()
+            return decoded.start_s + len(decoded.samples) / decoded.rate
         last_s = None
         for frame in self._decode(self._video):
             if frame.time is not None:
@@ -302,36 +374,85 @@ class MediaFile:
             )
         return WindowOutsideClip(message)
 
-    def _native_audio(self) -> tuple[np.ndarray, int, float]:
-        """(mono float32 samples, their rate, clip time of the first sample), decoded once."""
-        if self._native is None:
-            stream = self._audio
-            if stream is None:
-                raise NoAudioStream(f"{self.path}: no audio stream")
-            if self._consumed:
-                self._seek(stream, None)
-            chunks, rate, first_s = [], None, None
-            for frame in self._decode(stream):
-                if rate is None:
-                    rate = frame.sample_rate
-                    first_s = frame.time - self._origin if frame.time is not None else 0.0
-                elif frame.sample_rate != rate:
-                    raise UnreadableMedia(
-                        f"{self.path}: audio sample rate changes mid-stream "
-                        f"({rate} -> {frame.sample_rate} Hz)"
-                    )
-                chunks.append(_mono_float32(frame))
-            if not chunks:
-                raise UnreadableMedia(f"{self.path}: no audio decodes")
-            samples = np.concatenate(chunks)
-            if stream.duration is not None:
-                # Decoders emit whole codec frames; the stream's duration (an mp4 edit
-                # list) says where the encoder's padding of the last frame begins.
-                end = round((self._stream_end(stream) - first_s) * rate)
-                if end > 0:
-                    samples = samples[:end]
-            self._native = (samples, rate, first_s)
+    def _native_audio(self) -> _Decoded:
+        """The audio at its own rate: the whole track, or what restrict_audio asks for."""
+        if self._native is None or not self._native.covers(self._span):
+            self._native = self._decode_audio(self._span)
+            self._by_rate = {}
         return self._native
+
+    def _decode_audio(self, span: tuple[float, float] | None) -> _Decoded:
+        """Decode ``span`` (None: everything), by seeking when it lies past the first seconds."""
+        stream = self._audio
+        if stream is None:
+            raise NoAudioStream(f"{self.path}: no audio stream")
+        grid_s = self._stream_start(stream)
+        skip = _seconds_to_skip(span, grid_s)
+        if skip:
+            try:
+                self._seek(stream, grid_s + skip - _PREROLL_S)
+            except UnreadableMedia as e:
+                logger.debug("%s: %s; decoding the audio from its start", self.path, e)
+            else:
+                decoded = self._read_audio(span, grid_s)
+                if decoded is not None:
+                    return decoded
+                logger.debug("%s: an audio seek landed late; decoding from the start", self.path)
+        if self._consumed:
+            self._seek(stream, None)
+        decoded = self._read_audio(span, None)
+        if decoded is None:
+            raise UnreadableMedia(f"{self.path}: no audio decodes")
+        return decoded
+
+    def _read_audio(
+        self, span: tuple[float, float] | None, grid_s: float | None
+    ) -> _Decoded | None:
+        """Decode the audio ``span`` needs (None: all of it) from the current position.
+
+        ``grid_s`` is the clip time of the stream's first sample, None when decoding
+        starts there (the first frame then says where it is). None when nothing decodes,
+        or when decoding starts too late for the span (a seek landed after its target).
+        """
+        frames = self._decode(self._audio)
+        first = next(frames, None)
+        if first is None or (grid_s is not None and first.time is None):
+            return None  # after a seek, only timestamps say where decoding resumed
+        time_s = first.time - self._origin if first.time is not None else 0.0
+        grid_s = time_s if grid_s is None else grid_s
+        rate = first.sample_rate
+        at = round((time_s - grid_s) * rate)  # index of the next sample from the first one
+        skip = _seconds_to_skip(span, grid_s)
+        keep = skip * rate  # index of the first sample kept
+        if at > keep:
+            return None
+        stop = math.inf if span is None else (span[1] + _SPAN_MARGIN_S - grid_s) * rate
+        chunks = []
+        for frame in itertools.chain([first], frames):
+            if frame.sample_rate != rate:
+                raise UnreadableMedia(
+                    f"{self.path}: audio sample rate changes mid-stream "
+                    f"({rate} -> {frame.sample_rate} Hz)"
+                )
+            if at + frame.samples > keep:
+                chunks.append(_mono_float32(frame)[max(keep - at, 0) :])
+            at += frame.samples
+            if at >= stop:
+                break
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        return _Decoded(self._cut_padding(samples, grid_s, keep, rate), rate, grid_s, skip, span)
+
+    def _cut_padding(self, samples: np.ndarray, grid_s: float, first: int, rate: int) -> np.ndarray:
+        """Drop what follows the stream's stated end from ``samples``, which start at sample
+        ``first`` of a stream whose sample 0 is at ``grid_s``.
+
+        Decoders emit whole codec frames; the stream's duration (an mp4 edit list) says
+        where the encoder's padding of the last frame begins.
+        """
+        if self._audio.duration is None:
+            return samples
+        end = round((self._stream_end(self._audio) - grid_s) * rate)
+        return samples[: max(end - first, 0)] if end > 0 else samples
 
     def _decode(self, stream: av.stream.Stream) -> Iterator[av.frame.Frame]:
         """Frames of ``stream`` from the current position, as far as the file decodes.
@@ -370,6 +491,13 @@ class MediaFile:
                 break
         if errors:
             logger.warning("%s: %d decoding error(s) in stream %d", self.path, errors, stream.index)
+
+
+def _seconds_to_skip(span: tuple[float, float] | None, grid_s: float) -> int:
+    """Whole seconds of audio, from its first sample at ``grid_s``, that ``span`` needs not."""
+    if span is None:
+        return 0
+    return max(math.floor(span[0] - _SPAN_MARGIN_S - grid_s), 0)
 
 
 def _mono_float32(frame: av.AudioFrame) -> np.ndarray:

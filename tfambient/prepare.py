@@ -166,8 +166,10 @@ def failure_row(segment: Segment, failure: Failure) -> dict:
     }
 
 
-def check_settings(parts_dir: Path, settings: dict) -> None:
+def check_settings(output_dir: Path, extract_settings: ExtractSettings, task: Task) -> None:
     """A rerun into the same directory must take the same frames the same way."""
+    parts_dir = output_dir / PARTS_DIR
+    settings = extraction_settings(extract_settings, task)
     path = parts_dir / SETTINGS_FILE
     if not path.exists():
         parts_dir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +180,7 @@ def check_settings(parts_dir: Path, settings: dict) -> None:
     if changed:
         what = ", ".join(f"--{k}={before.get(k)} (now {settings.get(k)})" for k in changed)
         raise PrepareError(
-            f"{parts_dir.parent} was prepared with {what}; rerun with the same settings "
+            f"{output_dir} was prepared with {what}; rerun with the same settings "
             "or choose a new --output_dir"
         )
 
@@ -223,6 +225,7 @@ def run_extraction(
     """Results in completion order. A worker that dies (a decoder crash) costs only the
     clips it held: the pool is restarted and a clip in flight during two crashes fails."""
     if num_workers == 0:
+        extract.quiet_decoders()
         for segment, clip in jobs:
             yield extract.extract_clip(segment, str(clip.path), settings)
         return
@@ -269,7 +272,7 @@ class _Batch:
 
 
 def extract_task(
-    found: list[tuple[Segment, ClipFile]],
+    jobs: list[tuple[Segment, ClipFile]],
     store: PartStore,
     settings: ExtractSettings,
     report: TaskReport,
@@ -279,11 +282,7 @@ def extract_task(
     part_seconds: float,
     progress: bool,
 ) -> None:
-    """Extract every clip not done yet, committing a part every few hundred clips."""
-    done = store.done()
-    jobs = [(s, c) for s, c in found if s.clip_id not in done]
-    if done:
-        logger.info("resuming: %d clips already done, %d to go", len(found) - len(jobs), len(jobs))
+    """Extract ``jobs``, committing a part every few hundred clips or once a minute."""
     batch = _Batch()
     bar = tqdm(
         total=len(jobs), unit="clip", desc="extracting", disable=not progress, smoothing=0.05
@@ -339,7 +338,7 @@ def prepare_task(
     progress: bool = True,
 ) -> TaskReport:
     """Extract this task's clips into committed parts and write its manifest."""
-    check_settings(output_dir / PARTS_DIR, extraction_settings(settings, task))
+    check_settings(output_dir, settings, task)
     store = PartStore(output_dir / PARTS_DIR / task.name)
     report = TaskReport(task.name, rejected=dict(rejected or {}))
     mine = [s for s in segments if task.owns(s.clip_id)]
@@ -355,10 +354,10 @@ def prepare_task(
     found = locate(todo, index, report)
     report.found = len(found) + len(done)
     logger.info(
-        "%s: %d segments, %d already done, %d found to extract, %d not usable",
+        "%s: %d segments; %s%d found to extract, %d not usable",
         task.name,
         len(mine),
-        len(done),
+        f"resuming: {len(done)} clips already done, " if done else "",
         len(found),
         len(todo) - len(found),
     )

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from absl import flags
 
-from tfambient import audioset, prepare
+from tfambient import audioset
 from tfambient.cli import label_flags
-from tfambient.cli.common import UserError
+from tfambient.cli.common import UserError, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
 
 FLAGS = flags.FLAGS
@@ -36,6 +36,9 @@ def main(argv: list[str]) -> None:
     if not FLAGS.data_dir:
         raise UserError("--data_dir is required")
     data_dir = Path(FLAGS.data_dir)
+    load_tensorflow_for_records()
+    from tfambient import prepare
+
     try:
         names = audioset.read_ontology(FLAGS.ontology) if FLAGS.ontology else {}
         manifest = prepare.recluster(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 
 from absl import app, flags
@@ -30,6 +31,33 @@ def fail(message: str) -> None:
 
 
 HELP_FLAGS = ("-h", "-?", "--help", "--helpshort")
+
+
+def load_tensorflow_for_records() -> None:
+    """Import TensorFlow, for a command that only reads and writes records, without its noise.
+
+    TensorFlow 2.21 writes start-up lines (oneDNN, CPU features, CUDA probing) to file
+    descriptor 2 before its logging is configured, whatever TF_CPP_MIN_LOG_LEVEL says, and
+    they would bury the command's own output. They are captured while it imports and picks
+    its devices, and replayed if that fails. GPUs are hidden: record I/O needs none, and
+    TensorFlow would take the whole memory of one a training job beside us is using.
+    """
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _print_help(module_names: Sequence[str]) -> None:

@@ -13,13 +13,12 @@ it is 0 when everything agrees, and 2 for a missing DIR or one without shards.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from absl import flags
 
-from tfambient.cli.common import UserError
+from tfambient.cli.common import UserError, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
 
 PROGRAM = "tfrecords-inspect"
@@ -35,16 +34,9 @@ flags.DEFINE_bool(
 
 
 def _import_inspect():
-    """tfrecords_tools.inspect, imported only once DIR is known to exist.
-
-    Importing it loads TensorFlow, which takes seconds and logs to stderr before its
-    logging can be configured: --help and usage errors answer without it. TensorFlow's
-    own info and warning logs are quietened unless TF_CPP_MIN_LOG_LEVEL is set, and GPUs
-    are hidden: reading records needs none, and TensorFlow would take the whole memory
-    of one that a training job beside this command is using.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    """tfrecords_tools.inspect, imported only once DIR is known to exist: importing it
+    loads TensorFlow, which takes seconds, so --help and usage errors answer without it."""
+    load_tensorflow_for_records()
     from tfrecords_tools import inspect
 
     return inspect

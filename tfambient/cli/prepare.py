@@ -25,7 +25,7 @@ from absl import flags
 
 from tfambient import audioset
 from tfambient.cli import label_flags
-from tfambient.cli.common import UserError
+from tfambient.cli.common import UserError, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
 from tfambient.extract import ExtractSettings
 
@@ -207,6 +207,7 @@ def main(argv: list[str]) -> None:
     output_dir = Path(FLAGS.output_dir)
     # Not at module level: worker processes re-import this module, and must not load
     # TensorFlow, which only this process needs (to write records).
+    load_tensorflow_for_records()
     from tfambient import prepare
 
     try:
@@ -243,13 +244,15 @@ def extract_task(prepare, output_dir: Path) -> None:
         media_dir.mkdir(parents=True, exist_ok=True)
     elif not media_dir.is_dir():
         raise UserError(f"--media_dir {media_dir} is not a directory")
+    settings, task = extract_settings(), prepare.Task(FLAGS.task_index, FLAGS.num_tasks)
+    prepare.check_settings(output_dir, settings, task)  # before the long CSV read
     table = read_segments()
     prepare.prepare_task(
         table.segments,
         media_dir,
         output_dir,
-        extract_settings(),
-        prepare.Task(FLAGS.task_index, FLAGS.num_tasks),
+        settings,
+        task,
         num_workers=num_workers(),
         clips_per_part=FLAGS.clips_per_part,
         download=downloader(),

@@ -1,0 +1,464 @@
+"""Preparation throughput per clip: decoding alone vs everything a worker does for a clip.
+
+Clips: generated 10 s 640x360 H.264 (libx264 defaults: keyint 250, i.e. one keyframe per
+clip, so the centre frame costs decoding about half the clip) at 25 fps with 44.1 kHz stereo
+AAC: a camera pan over a noise landscape, a drifting colour gradient, a moving disc and
+film grain; coloured noise with tones. They are cached (--clip_dir) and reused.
+
+Measured in this process on one core (threadpoolctl limit 1 and, where the OS allows,
+pinned to one CPU, so FFmpeg's decoder threads share it too), best of --repeats passes
+over all clips, each configuration once per round so drift hits them all alike:
+
+* decode alone: what preparation must decode for a clip: open, the centre frame
+  (``frame_at``) and the 3.75 s audio window at the native rate (``audio_window``).
+* full prepare: ``extract_clip`` for every clip, then one ``PartStore.commit`` of them
+  all (``frame_example`` serialisation, TFRecord write, fsync, sidecar). Its time is split
+  into decode / descriptors / JPEG (``ClipResult.seconds``), write (the commit) and other
+  (what ``extract_clip`` does outside those). "serialise" is frame_example alone, timed
+  apart: a part of write, for information.
+* extract with one descriptor (texture, mfcc, mfcc_summary): which descriptor dominates.
+
+Then ``run_extraction`` (the preparation's process pool) with 1 and os.cpu_count() workers:
+clips/s from the k-th result to the last (so pool start-up and each worker's first,
+cache-filling clip are left out), per worker, and with start-up included.
+
+Read it as: the ratio full/decode-alone throughput is the share of a worker's time that
+decoding takes; the goal is >= 0.5 (describing, encoding and writing cost no more than
+decoding). Ratios compare passes of the same run; "per-round ratio" pairs the passes of
+each round. On a shared machine other processes take the CPU from under a wall-clock
+timing (CPU/wall well below 1): the ratio of CPU times, also printed, is then the steadier
+figure. Media files are read from the page cache (they were just written or read).
+
+    .venv/bin/python benchmarks/bench_prepare.py [--clips 16] [--repeats 5] [--clip_dir DIR]
+    .venv/bin/python benchmarks/bench_prepare.py --quick    # smoke run: 4 clips, 1 repeat
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import av
+import numpy as np
+import threadpoolctl
+from PIL import Image
+
+from tfambient import extract, media
+from tfambient.audioset import ClipFile, Segment, segment_span
+from tfambient.extract import ExtractSettings
+
+# tfambient.prepare is imported in main(): pool workers import this script as __mp_main__,
+# and prepare pulls in TensorFlow (for the record writer), which real workers never load.
+
+SECONDS = 10.0
+FPS = 25
+HEIGHT, WIDTH = 360, 640
+RATE = 44_100
+CACHE_NAME = "tfambient_bench_prepare_v1"  # bump when the generator changes
+GOAL = 0.5
+
+
+# ---------------------------------------------------------------------------- clips
+
+
+def landscape(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """(height, width, 3) float32 in [0, 255]: noise at three scales, smooth to fine."""
+    total = np.zeros((height, width, 3), np.float32)
+    for scale, weight in ((48, 1.0), (12, 0.5), (3, 0.25)):
+        small = rng.integers(0, 256, (height // scale + 2, width // scale + 2, 3), np.uint8)
+        big = Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC)
+        total += weight * np.asarray(big, np.float32)
+    total -= total.min()
+    return total * (255.0 / total.max())
+
+
+def clip_frames(rng: np.random.Generator) -> np.ndarray:
+    """(T, H, W, 3) uint8: something H.264 has to work for, with global and local motion."""
+    count = round(SECONDS * FPS)
+    speed = rng.uniform([25.0, 5.0], [70.0, 25.0])  # pan, pixels per second (x, y)
+    ground = landscape(
+        rng, HEIGHT + int(speed[1] * SECONDS) + 2, WIDTH + int(speed[0] * SECONDS) + 2
+    )
+    xs = np.arange(WIDTH, dtype=np.float32)
+    ys = np.arange(HEIGHT, dtype=np.float32)[:, None]
+    phases = rng.uniform(0, 2 * np.pi, 3)
+    drift = rng.uniform(0.05, 0.3)  # gradient cycles per second
+    lighting = (ys / HEIGHT - 0.5)[..., None] * rng.uniform(-40, 40)
+    radius = rng.uniform(25, 60)
+    colour = rng.uniform(0, 255, 3).astype(np.float32)
+    orbit = rng.uniform(0.05, 0.2, 2), rng.uniform(0, 2 * np.pi, 2)
+    frames = np.empty((count, HEIGHT, WIDTH, 3), np.uint8)
+    for i in range(count):
+        t = i / FPS
+        x0, y0 = (speed * t).astype(int)
+        image = ground[y0 : y0 + HEIGHT, x0 : x0 + WIDTH].copy()
+        wave = 2 * np.pi * (1.5 * xs / WIDTH - drift * t)
+        image += 30 * np.sin(wave[:, None] + phases)  # (W, 3), the same on every row
+        image += lighting
+        cx = WIDTH * (0.5 + 0.35 * np.sin(2 * np.pi * orbit[0][0] * t + orbit[1][0]))
+        cy = HEIGHT * (0.5 + 0.3 * np.sin(2 * np.pi * orbit[0][1] * t + orbit[1][1]))
+        inside = np.clip((radius - np.hypot(xs - cx, ys - cy)) / 3, 0, 1)[..., None]
+        image += inside * (colour - image)
+        image += rng.integers(-6, 7, image.shape, np.int8)
+        np.clip(image, 0, 255, out=image)
+        frames[i] = image
+    return frames
+
+
+def clip_audio(rng: np.random.Generator) -> np.ndarray:
+    """(n, 2) float32: partly correlated coloured noise that swells, plus a few wavering tones."""
+    n = round(SECONDS * RATE)
+    t = np.arange(n) / RATE
+    freqs = np.fft.rfftfreq(n, 1 / RATE)
+    freqs[0] = freqs[1]
+    tilt = freqs ** -rng.uniform(0.15, 0.5)  # between white and pink
+
+    def coloured() -> np.ndarray:
+        return np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * tilt, n)
+
+    shared = coloured()
+    noise = np.stack([shared + 0.4 * coloured(), shared + 0.4 * coloured()], axis=1)
+    noise /= noise.std()
+    noise *= (1 + 0.6 * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * t + rng.uniform(0, 6)))[:, None]
+    tones = np.zeros_like(noise)
+    for _ in range(rng.integers(2, 5)):
+        pitch = rng.uniform(150, 3000)
+        level = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.2, 4) * t + rng.uniform(0, 6))
+        pan = rng.uniform(0.2, 0.8)
+        tone = level * np.sin(2 * np.pi * pitch * t + rng.uniform(0, 6))
+        tones += tone[:, None] * np.array([pan, 1 - pan])
+    mix = 0.5 * noise + 0.4 * tones
+    return (mix * (rng.uniform(0.4, 0.8) / np.abs(mix).max())).astype(np.float32)
+
+
+def ytid(i: int) -> str:
+    return f"bench{i:06d}"  # 11 characters, like a YouTube id
+
+
+def ensure_clips(directory: Path, count: int) -> list[Path]:
+    """The first ``count`` clips of the cache, generating those missing (seeded by index)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{ytid(i)}.mp4" for i in range(count)]
+    missing = [(i, p) for i, p in enumerate(paths) if not p.exists()]
+    if missing:
+        progress(f"generating {len(missing)} clip(s) in {directory} (reused next time)")
+    for done, (i, path) in enumerate(missing, 1):
+        start = time.perf_counter()
+        rng = np.random.default_rng(1000 + i)
+        media.write_video(path, clip_frames(rng), FPS, clip_audio(rng), RATE, "h264", "aac")
+        mb = path.stat().st_size / 1e6
+        progress(
+            f"  {done}/{len(missing)} {path.name}: {mb:.1f} MB, {time.perf_counter() - start:.1f} s"
+        )
+    return paths
+
+
+def keyframes(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for p in container.demux(video=0) if p.size and p.is_keyframe)
+
+
+def clip_jobs(paths: list[Path]) -> list[tuple[Segment, ClipFile]]:
+    """Each file holds just its segment (what downloaders that cut segments write)."""
+    jobs = []
+    for i, path in enumerate(paths):
+        segment = Segment(ytid(i), 30.0, 40.0, ("/m/0bench",), "bench", i + 1, "30.000", "40.000")
+        jobs.append((segment, ClipFile(path, has_video=True, naming="ytid")))
+    return jobs
+
+
+# ---------------------------------------------------------------------------- passes
+
+
+@dataclass
+class Pass:
+    """One pass over all clips: wall and CPU seconds, and seconds per phase (summed)."""
+
+    wall: float
+    cpu: float
+    phases: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)  # timed apart, not in wall
+
+
+@contextlib.contextmanager
+def one_core() -> Iterator[None]:
+    """One BLAS/FFT thread, and the process (its threads created from now on) on one CPU."""
+    with threadpoolctl.threadpool_limits(1):
+        if not hasattr(os, "sched_setaffinity"):
+            yield
+            return
+        allowed = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(allowed)})
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, allowed)
+
+
+def decode_alone(segment: Segment, path: Path, settings: ExtractSettings) -> None:
+    """What extract_clip decodes: the same frames and audio windows, and nothing else."""
+    with media.MediaFile(path) as clip:
+        info = clip.info
+        first_s, last_s = segment_span(info.duration_s, segment)
+        times = extract.frame_times(first_s, last_s, settings.frames_per_clip)
+        centres = extract.audio_centres(times, first_s, last_s, settings.audio_window_s)
+        for t in times:
+            clip.frame_at(float(t))
+        for c in centres:
+            clip.audio_window(float(c), settings.audio_window_s, info.audio_rate)
+
+
+def decode_pass(jobs, settings: ExtractSettings) -> Pass:
+    wall, cpu = time.perf_counter(), time.process_time()
+    for segment, clip in jobs:
+        decode_alone(segment, clip.path, settings)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return Pass(wall, cpu, {"decode": wall})
+
+
+def extract_all(jobs, settings: ExtractSettings) -> tuple[list[extract.ClipResult], Pass]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    results = [extract.extract_clip(segment, str(clip.path), settings) for segment, clip in jobs]
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    failed = [r for r in results if r.failure is not None]
+    if failed:
+        raise SystemExit(f"extraction failed: {failed[0].failure}")
+    phases = {
+        k: sum(r.seconds.get(k, 0.0) for r in results) for k in ("decode", "describe", "jpeg")
+    }
+    return results, Pass(wall, cpu, phases)
+
+
+def full_pass(jobs, settings: ExtractSettings, scratch: Path, prepare) -> Pass:
+    """extract_clip for every clip, then one committed part holding all of them."""
+    results, timing = extract_all(jobs, settings)
+    parts = Path(tempfile.mkdtemp(dir=scratch))
+    try:
+        store = prepare.PartStore(parts)
+        wall, cpu = time.perf_counter(), time.process_time()
+        store.commit(results)
+        write, write_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        part_bytes = sum(p.stat().st_size for p in parts.glob("part-*.tfrecord"))
+    finally:
+        shutil.rmtree(parts)
+    start = time.perf_counter()
+    for r in results:
+        for frame in r.frames:
+            prepare.frame_example(r.segment, frame)
+    serialise = time.perf_counter() - start
+    timing.wall += write
+    timing.cpu += write_cpu
+    timing.phases["write"] = write
+    timing.extra = {"serialise": serialise, "part_bytes": part_bytes}
+    return timing
+
+
+def pool_pass(jobs, settings: ExtractSettings, workers: int, prepare) -> tuple[float, float]:
+    """(steady clips/s from the workers-th result to the last, clips/s with start-up)."""
+    start = time.perf_counter()
+    stamps = []
+    for result in prepare.run_extraction(jobs, settings, workers):
+        if result.failure is not None:
+            raise SystemExit(f"extraction failed: {result.failure}")
+        stamps.append(time.perf_counter())
+    steady = (len(stamps) - workers) / (stamps[-1] - stamps[workers - 1])
+    return steady, len(stamps) / (stamps[-1] - start)
+
+
+def best(passes: list[Pass]) -> Pass:
+    return min(passes, key=lambda p: p.wall)
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        print(" | ".join(cells))
+
+
+PHASES = ("decode", "describe", "jpeg", "write")
+
+
+def pass_row(name: str, p: Pass, clips: int) -> list[str]:
+    ms = {k: 1000 * v / clips for k, v in p.phases.items()}
+    other = 1000 * p.wall / clips - sum(ms.values())
+    cells = [f"{ms[k]:.1f}" if k in ms else "-" for k in PHASES]
+    if "serialise" in p.extra:
+        cells[3] += f" ({1000 * p.extra['serialise'] / clips:.1f})"
+    return [
+        name,
+        f"{clips / p.wall:.2f}",
+        f"{1000 * p.wall / clips:.1f}",
+        *cells,
+        f"{other:.1f}" if len(ms) > 1 else "-",
+        f"{p.cpu / p.wall:.2f}",
+    ]
+
+
+def shares(p: Pass) -> dict[str, float]:
+    out = {k: 100 * p.phases.get(k, 0.0) / p.wall for k in PHASES}
+    out["other"] = 100 - sum(out.values())
+    return out
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=16, help="distinct generated clips")
+    parser.add_argument("--repeats", type=int, default=5, help="passes per figure (best kept)")
+    parser.add_argument(
+        "--clip_dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / CACHE_NAME,
+        help="where the generated clips are cached (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max_workers", type=int, default=os.cpu_count() or 1, help="largest pool measured"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 4 clips, 1 repeat")
+    args = parser.parse_args()
+    if args.quick:
+        args.clips, args.repeats = 4, 1
+    if args.clips < 2 or args.repeats < 1 or args.max_workers < 1:
+        parser.error("--clips must be >= 2, --repeats and --max_workers >= 1")
+
+    began = time.perf_counter()
+    progress("importing tfambient.prepare (TensorFlow) ...")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # its start-up chatter is not ours
+    from tfambient import prepare
+
+    paths = ensure_clips(args.clip_dir, args.clips)
+    jobs = clip_jobs(paths)
+    info = media.probe(paths[0])
+    keys = sorted({keyframes(p) for p in paths})
+    size_mb = np.mean([p.stat().st_size for p in paths]) / 1e6
+    settings = ExtractSettings()
+    singles = {name: replace(settings, descriptors=(name,)) for name in settings.descriptors}
+    clips = len(jobs)
+
+    print(
+        f"{clips} clips: {info.duration_s:.2f} s {info.width}x{info.height} H.264 at "
+        f"{info.fps:g} fps, keyframes per clip {'/'.join(map(str, keys))} (x264 default keyint "
+        f"250), {info.audio_rate} Hz {info.audio_channels}-channel AAC, {size_mb:.1f} MB each"
+    )
+    print(
+        f"settings: {settings.frames_per_clip} frame per clip, {settings.audio_window_s} s "
+        f"window, image_size {settings.image_size}, jpeg_quality {settings.jpeg_quality}, "
+        f"descriptors {','.join(settings.descriptors)}; {args.repeats} pass(es) per figure, "
+        f"best kept; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
+
+    scratch = Path(tempfile.mkdtemp(prefix="parts-", dir=args.clip_dir))
+    decoded: list[Pass] = []
+    full: list[Pass] = []
+    single: dict[str, list[Pass]] = {name: [] for name in singles}
+    try:
+        with one_core():
+            progress("warming up (filter banks, codecs) ...")
+            decode_pass(jobs[:1], settings)
+            full_pass(jobs[:1], settings, scratch, prepare)
+            for s in singles.values():
+                extract_all(jobs[:1], s)
+            for round_ in range(args.repeats):
+                progress(f"one core: round {round_ + 1}/{args.repeats}")
+                decoded.append(decode_pass(jobs, settings))
+                full.append(full_pass(jobs, settings, scratch, prepare))
+                for name, s in singles.items():
+                    single[name].append(extract_all(jobs, s)[1])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    counts = sorted({1, args.max_workers})
+    pool_jobs = list(itertools.islice(itertools.cycle(jobs), max(clips, 8 * max(counts))))
+    steady: dict[int, list[float]] = {k: [] for k in counts}
+    cold: dict[int, list[float]] = {k: [] for k in counts}
+    for round_ in range(args.repeats):
+        for k in counts:
+            progress(f"pool of {k}: round {round_ + 1}/{args.repeats} ({len(pool_jobs)} clips)")
+            rate, with_start = pool_pass(pool_jobs, settings, k, prepare)
+            steady[k].append(rate)
+            cold[k].append(with_start)
+
+    dec, ful = best(decoded), best(full)
+    print()
+    print("one core, per clip (ms); write = commit of one part of all clips (serialise alone)")
+    header = ["pass", "clips/s", "ms/clip", "decode", "descriptors", "JPEG", "write", "other",
+              "CPU/wall"]  # fmt: skip
+    rows = [pass_row("decode alone", dec, clips), pass_row("full prepare", ful, clips)]
+    rows += [pass_row(f"extract, {n} only", best(single[n]), clips) for n in singles]
+    table(header, rows)
+    print(f"part file: {ful.extra['part_bytes'] / clips / 1e3:.1f} kB per clip")
+
+    print()
+    print(f"run_extraction pool, {len(pool_jobs)} clips, best of {args.repeats}; steady = from "
+          "the k-th result to the last")  # fmt: skip
+    one = max(steady[1])
+    rows = [
+        [
+            str(k),
+            f"{max(steady[k]):.2f}",
+            f"{max(steady[k]) / k:.2f}",
+            f"{max(steady[k]) / one:.2f}x",
+            f"{max(cold[k]):.2f}",
+        ]
+        for k in counts
+    ]
+    table(
+        ["workers", "clips/s", "clips/s per worker", "vs 1 worker", "clips/s with start-up"], rows
+    )
+
+    x, y = clips / dec.wall, clips / ful.wall
+    ratio = y / x
+    paired = [d.wall / f.wall for d, f in zip(decoded, full, strict=True)]
+    split = shares(ful)
+    verdict = "PASS" if ratio >= GOAL else "below goal"
+    print()
+    print(
+        f"decode alone: {x:.2f} clips/s/core; full prepare: {y:.2f} clips/s/core (decode "
+        f"{split['decode']:.0f}%, descriptors {split['describe']:.0f}%, JPEG "
+        f"{split['jpeg']:.0f}%, write {split['write']:.0f}%, other {split['other']:.0f}%); "
+        f"ratio Y/X = {ratio:.2f} (goal >= {GOAL}): {verdict}"
+    )
+    print(
+        f"per-round ratio: median {statistics.median(paired):.2f} "
+        f"(range {min(paired):.2f}-{max(paired):.2f})"
+    )
+    dec_cpu, full_cpu = min(p.cpu for p in decoded), min(p.cpu for p in full)
+    print(
+        f"by CPU time: decode alone {clips / dec_cpu:.2f} clips/s, full prepare "
+        f"{clips / full_cpu:.2f} clips/s, ratio {dec_cpu / full_cpu:.2f}"
+    )
+    top = max(counts)
+    print(
+        f"pool: {max(steady[top]):.2f} clips/s with {top} worker(s), "
+        f"{max(steady[top]) / top:.2f} clips/s per worker (1 worker: {one:.2f})"
+    )
+    print(
+        f"run: {time.perf_counter() - began:.0f} s wall; load average at the end "
+        f"{os.getloadavg()[0]:.2f} (other processes on these CPUs skew the pool figures most)"
+    )
+
+
+if __name__ == "__main__":
+    main()
