@@ -23,7 +23,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -219,45 +219,70 @@ def _pool(num_workers: int) -> futures.ProcessPoolExecutor:
     return futures.ProcessPoolExecutor(num_workers, context, initializer=extract.init_worker)
 
 
+Job = tuple[Segment, ClipFile]
+Work = Callable[[Segment, str, ExtractSettings], ClipResult]
+
+
+class _PoolDied(Exception):
+    def __init__(self, jobs: list[Job]):
+        super().__init__(f"a worker died holding {len(jobs)} clips")
+        self.jobs = jobs
+
+
 def run_extraction(
-    jobs: list[tuple[Segment, ClipFile]], settings: ExtractSettings, num_workers: int
+    jobs: list[Job], settings: ExtractSettings, num_workers: int, work: Work = extract.extract_clip
 ) -> Iterator[ClipResult]:
-    """Results in completion order. A worker that dies (a decoder crash) costs only the
-    clips it held: the pool is restarted and a clip in flight during two crashes fails."""
+    """Results in completion order, from ``num_workers`` processes (0: this one).
+
+    A worker that dies (a decoder crashing on a bad file) must not take the job with it:
+    the clips it was holding are retried one at a time in a new pool, so that the one
+    that kills a worker again is found and listed as failed ("crashed").
+    """
     if num_workers == 0:
         extract.quiet_decoders()
         for segment, clip in jobs:
-            yield extract.extract_clip(segment, str(clip.path), settings)
+            yield work(segment, str(clip.path), settings)
         return
-    pending = list(reversed(jobs))
-    crashes: Counter = Counter()
-    while pending:
-        with _pool(num_workers) as pool:
-            in_flight: dict[futures.Future, tuple[Segment, ClipFile]] = {}
-            try:
-                while pending or in_flight:
-                    while pending and len(in_flight) < 4 * num_workers:
-                        job = pending.pop()
-                        seg, clip = job
-                        in_flight[
-                            pool.submit(extract.extract_clip, seg, str(clip.path), settings)
-                        ] = job
-                    done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
-                    for future in done:
-                        in_flight.pop(future)
-                        yield future.result()
-            except futures.process.BrokenProcessPool:
-                for job in in_flight.values():
-                    crashes[job[0].clip_id] += 1
-                    if crashes[job[0].clip_id] >= 2:
-                        yield ClipResult(
-                            job[0], failure=Failure("crashed", f"{job[1].path}: worker died")
-                        )
-                    else:
-                        pending.append(job)
-                logger.warning(
-                    "a worker died; restarting the pool (%d clips retried)", len(in_flight)
+    queue, suspects = deque(jobs), deque()
+    while queue or suspects:
+        careful = bool(suspects)
+        try:
+            yield from _pool_results(
+                suspects if careful else queue,
+                1 if careful else 4 * num_workers,
+                num_workers,
+                settings,
+                work,
+            )
+        except _PoolDied as died:
+            if careful:
+                segment, clip = died.jobs[0]
+                yield ClipResult(
+                    segment, failure=Failure("crashed", f"{clip.path}: a worker died decoding it")
                 )
+            else:
+                logger.warning("%s; retrying them one at a time", died)
+                suspects.extend(died.jobs)
+
+
+def _pool_results(
+    source: deque[Job], limit: int, num_workers: int, settings: ExtractSettings, work: Work
+) -> Iterator[ClipResult]:
+    """Run the jobs of ``source`` with at most ``limit`` in flight, until it is empty."""
+    with _pool(num_workers) as pool:
+        in_flight: dict[futures.Future, Job] = {}
+        while source or in_flight:
+            while source and len(in_flight) < limit:
+                job = source.popleft()
+                in_flight[pool.submit(work, job[0], str(job[1].path), settings)] = job
+            done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                try:
+                    result = future.result()
+                except futures.process.BrokenProcessPool:
+                    raise _PoolDied(list(in_flight.values())) from None
+                del in_flight[future]
+                yield result
 
 
 @dataclass
@@ -272,7 +297,7 @@ class _Batch:
 
 
 def extract_task(
-    jobs: list[tuple[Segment, ClipFile]],
+    jobs: list[Job],
     store: PartStore,
     settings: ExtractSettings,
     report: TaskReport,
