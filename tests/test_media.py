@@ -684,3 +684,17 @@ def test_restricted_decode_of_a_truncated_file(long_clips, clip_dir, kind):
         _windows(cut, centres, 16000, (5.0, 12.0)),
         SEEK_SLACK_S[kind],
     )
+
+
+def test_restricted_decode_recovers_when_a_seek_lands_late(long_clips, monkeypatch):
+    path, _ = _clip(long_clips, "mp4")
+    centres = _edges_and_middle(SPAN)
+    whole = _windows(path, centres, 16000)
+    real_seek = MediaFile._seek
+
+    def late_seek(self, stream, time_s):
+        """Like a demuxer whose seeks overshoot by 2 s."""
+        real_seek(self, stream, None if time_s is None else time_s + 2.0)
+
+    monkeypatch.setattr(MediaFile, "_seek", late_seek)
+    _assert_same_windows(whole, _windows(path, centres, 16000, SPAN), 0.0)

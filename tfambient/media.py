@@ -397,7 +397,7 @@ class MediaFile:
                 decoded = self._read_audio(span, grid_s)
                 if decoded is not None:
                     return decoded
-                logger.debug("%s: an audio seek landed late; decoding from the start", self.path)
+                logger.debug("%s: the audio seek landed late or past the end", self.path)
         if self._consumed:
             self._seek(stream, None)
         decoded = self._read_audio(span, None)
@@ -416,12 +416,13 @@ class MediaFile:
         """
         frames = self._decode(self._audio)
         first = next(frames, None)
+        # After a seek, only the timestamp says where decoding resumed.
         if first is None or (grid_s is not None and first.time is None):
-            return None  # after a seek, only timestamps say where decoding resumed
+            return None
         time_s = first.time - self._origin if first.time is not None else 0.0
         grid_s = time_s if grid_s is None else grid_s
         rate = first.sample_rate
-        at = round((time_s - grid_s) * rate)  # index of the next sample from the first one
+        at = round((time_s - grid_s) * rate)  # sample index, counted from the stream's first
         skip = _seconds_to_skip(span, grid_s)
         keep = skip * rate  # index of the first sample kept
         if at > keep:
