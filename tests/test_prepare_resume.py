@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 
+import clips
 import pytest
 from corpus import write_corpus
 from test_prepare_cli import BIN, FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, run
@@ -96,7 +97,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def test_missing_clips_are_downloaded_first(corpus, tmp_path):
     served = tmp_path / "served"
     served.mkdir()
-    wanted = sorted(c for c, path in corpus.kinds.items())[:3]
+    wanted = sorted(corpus.kinds)[:3]
+    unavailable = sorted(corpus.kinds)[3]  # not served: its download fails with a 404
     for clip in wanted:
         ytid = clip.rsplit("_", 1)[0]
         source = next(p for p in corpus.media_dir.rglob(f"*{ytid}*") if p.suffix == ".mp4")
@@ -106,15 +108,8 @@ def test_missing_clips_are_downloaded_first(corpus, tmp_path):
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        csv = tmp_path / "segments.csv"
-        rows = [
-            line
-            for line in corpus.csv.read_text().splitlines()
-            if line.startswith("#") or any(c.rsplit("_", 1)[0] in line for c in wanted)
-        ]
-        csv.write_text(
-            "\n".join(rows[:3] + [r for r in rows[3:] if not r.startswith("#")][:3]) + "\n"
-        )
+        ytids = [c.rsplit("_", 1)[0] for c in [*wanted, unavailable]]
+        csv = clips.write_csv(tmp_path / "segments.csv", [(y, 30.0, 35.0, "/m/x") for y in ytids])
         media = tmp_path / "clips"
         out = tmp_path / "data"
         run(
@@ -134,3 +129,5 @@ def test_missing_clips_are_downloaded_first(corpus, tmp_path):
         server.shutdown()
     assert sorted(p.name for p in media.iterdir()) == sorted(f"{c}.mp4" for c in wanted)
     assert {clip for clip, _ in frames_of(out)} == set(wanted)
+    failures = (out / "failures.csv").read_text()
+    assert f"{unavailable}," in failures and "download_failed" in failures and "404" in failures

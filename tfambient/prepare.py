@@ -193,13 +193,18 @@ def extraction_settings(settings: ExtractSettings, task: Task) -> dict:
 
 
 def locate(
-    segments: Iterable[Segment], index: MediaIndex, report: TaskReport
-) -> list[tuple[Segment, ClipFile]]:
+    segments: Iterable[Segment],
+    index: MediaIndex,
+    report: TaskReport,
+    download_errors: dict[str, str],
+) -> list[Job]:
     """Segments with a usable video file; the others are listed as failures."""
     found = []
     for segment in segments:
         clip = index.find(segment)
-        if clip is None:
+        if clip is None and segment.clip_id in download_errors:
+            failure = Failure("download_failed", download_errors[segment.clip_id])
+        elif clip is None:
             failure = Failure("not_found", f"no file for {segment.clip_id} in the media dir")
         elif not clip.has_video:
             failure = Failure("no_video_stream", f"{clip.path}: an audio-only file")
@@ -358,11 +363,15 @@ def prepare_task(
     num_workers: int,
     clips_per_part: int = 256,
     part_seconds: float = 60.0,
-    download: Callable[[list[Segment]], None] | None = None,
+    download: Callable[[list[Segment]], dict[str, str]] | None = None,
     rejected: dict[str, int] | None = None,
     progress: bool = True,
 ) -> TaskReport:
-    """Extract this task's clips into committed parts and write its manifest."""
+    """Extract this task's clips into committed parts and write its manifest.
+
+    ``download`` fetches missing segments into ``media_dir`` and returns, by clip id, why
+    those it could not fetch failed.
+    """
     check_settings(output_dir, settings, task)
     store = PartStore(output_dir / PARTS_DIR / task.name)
     report = TaskReport(task.name, rejected=dict(rejected or {}))
@@ -370,13 +379,14 @@ def prepare_task(
     report.segments = len(mine)
     done = store.done()
     index = audioset.index_media(media_dir)
+    download_errors = {}
     if download is not None:
         missing = [s for s in mine if s.clip_id not in done and index.find(s) is None]
         if missing:
-            download(missing)
+            download_errors = download(missing)
             index = audioset.index_media(media_dir)
     todo = [s for s in mine if s.clip_id not in done]
-    found = locate(todo, index, report)
+    found = locate(todo, index, report, download_errors)
     report.found = len(found) + len(done)
     logger.info(
         "%s: %d segments; %s%d found to extract, %d not usable",

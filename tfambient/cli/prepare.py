@@ -177,24 +177,24 @@ def downloader():
         return None
     from tfambient import download
 
-    def fetch(segments):
-        results = download.download_segments(
-            segments,
-            FLAGS.media_dir,
-            url_template=FLAGS.url_template,
-            workers=FLAGS.download_workers,
-            retries=FLAGS.download_retries,
-            progress=FLAGS.progress,
-        )
-        failed = [r for r in results if r.error]
+    def fetch(segments) -> dict[str, str]:
+        try:
+            results = download.download_segments(
+                segments,
+                FLAGS.media_dir,
+                url_template=FLAGS.url_template,
+                workers=FLAGS.download_workers,
+                retries=FLAGS.download_retries,
+                progress=FLAGS.progress,
+            )
+        except download.DownloaderMissing as error:
+            raise UserError(str(error)) from None
+        failed = {r.segment.clip_id: r.error for r in results if r.error}
         if failed:
             logging.warning(
-                "%d of %d downloads failed, e.g. %s: %s",
-                len(failed),
-                len(results),
-                failed[0].segment.clip_id,
-                failed[0].error,
+                "%d of %d downloads failed (see failures.csv)", len(failed), len(results)
             )
+        return failed
 
     return fetch
 
