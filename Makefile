@@ -14,8 +14,11 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 demo: $(INSTALLED)
-	$(PY) -m tfambient.synthetic --output $(DEMO_DIR)/rain_and_engine.mp4
-	$(VENV)/bin/tfambient-describe --descriptors=texture,mfcc,mfcc_summary $(DEMO_DIR)/rain_and_engine.mp4
+	$(PY) -m tfambient.synthetic --corpus_dir $(DEMO_DIR)/corpus --clips_per_kind 10
+	$(VENV)/bin/tfambient-prepare --audioset $(DEMO_DIR)/corpus/segments.csv \
+		--media_dir $(DEMO_DIR)/corpus/clips --output_dir $(DEMO_DIR)/data \
+		--frames_per_clip 2 --num_clusters 3,6 --num_bits 8
+	$(VENV)/bin/tfrecords-inspect $(DEMO_DIR)/data
 
 test: $(INSTALLED)
 	$(PY) -m ruff check .

@@ -1,7 +1,11 @@
 """Synthetic audio-visual clips, so that every command can be tried with nothing to download.
 
-For now one scene: rain-like noise over a slowly pulsing engine hum, with a picture of
-falling streaks; `python -m tfambient.synthetic --output clip.mp4` writes it.
+Two things for now (the full synthetic world grows here):
+- one scene, rain-like noise over a slowly pulsing engine hum with a picture of falling
+  streaks: `python -m tfambient.synthetic --output clip.mp4`;
+- a tiny AudioSet-shaped corpus of three sound kinds (steady tones, noise bursts, rising
+  chirps), each with its own frame colour, named as downloads are, with a segments CSV and
+  an ontology index: `python -m tfambient.synthetic --corpus_dir DIR`.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import soxr
 from absl import flags
 
 from tfambient import media
@@ -18,6 +23,18 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("output", "demo/rain_and_engine.mp4", "Where to write the clip.")
 flags.DEFINE_float("duration_s", 6.0, "Clip length in seconds.", lower_bound=1.0)
 flags.DEFINE_integer("seed", 0, "Random seed: the same seed writes the same clip.")
+flags.DEFINE_string(
+    "corpus_dir",
+    None,
+    "If set, write a small corpus here instead (clips/, segments.csv, class_labels_indices.csv).",
+)
+flags.DEFINE_integer("clips_per_kind", 8, "Clips of each sound kind in the corpus.", lower_bound=1)
+
+KIND_RATE = 22_050
+KIND_FPS = 8
+KIND_SIZE = (48, 64)  # height, width
+KINDS = ("tone", "noise", "chirp")
+KIND_COLOURS = {"tone": (200, 40, 40), "noise": (40, 200, 40), "chirp": (40, 40, 200)}
 
 
 def rain_and_engine_audio(duration_s: float, rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -69,7 +86,81 @@ def write_demo_clip(path: str, duration_s: float = 6.0, seed: int = 0) -> None:
     )
 
 
+def kind_audio(kind: str, duration_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Steady tones, 4 Hz noise bursts, or rising chirps, at a random level."""
+    t = np.arange(int(duration_s * KIND_RATE)) / KIND_RATE
+    if kind == "tone":
+        f0 = rng.uniform(280, 320)
+        audio = np.sin(2 * np.pi * f0 * t) + 0.5 * np.sin(2 * np.pi * 2 * f0 * t)
+    elif kind == "noise":
+        gate = (np.sin(2 * np.pi * 4 * t + rng.uniform(0, 6)) > 0).astype(float)
+        audio = rng.standard_normal(t.size) * gate
+    elif kind == "chirp":
+        sweep = 1000 * 4 ** ((t % 0.5) / 0.5)  # 1 -> 4 kHz every half second
+        audio = np.sin(2 * np.pi * np.cumsum(sweep) / KIND_RATE)
+    else:
+        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    return (rng.uniform(0.3, 0.8) * audio / np.abs(audio).max()).astype(np.float32)
+
+
+def kind_frames(kind: str, duration_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Frames of the kind's colour with a little noise."""
+    shape = (int(duration_s * KIND_FPS), *KIND_SIZE, 3)
+    frames = np.array(KIND_COLOURS[kind], float) + rng.normal(0, 12, shape)
+    return np.clip(frames, 0, 255).astype(np.uint8)
+
+
+def write_kind_clip(
+    path: Path, kind: str, duration_s: float = 5.0, seed: int = 0, audio: bool = True
+) -> Path:
+    """A clip of one kind: H.264 + AAC, or VP9 + Opus (at 48 kHz) for a .webm path."""
+    rng = np.random.default_rng(seed)
+    frames = kind_frames(kind, duration_s, rng)
+    sound = kind_audio(kind, duration_s, rng) if audio else None
+    rate, codecs = KIND_RATE, ("h264", "aac")
+    if path.suffix == ".webm":
+        rate, codecs = 48_000, ("libvpx-vp9", "libopus")
+        if sound is not None:
+            sound = soxr.resample(sound, KIND_RATE, rate)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    media.write_video(path, frames, KIND_FPS, sound, rate, *codecs)
+    return path
+
+
+def corpus_ytid(i: int) -> str:
+    """An 11-character id with the '-' and '_' that real YouTube ids contain."""
+    return f"-x_{i:08d}"
+
+
+def write_segments_csv(path: Path, rows: list[tuple[str, float, float, str]]) -> Path:
+    """A segments CSV in the official layout (three '#' lines, ', ' separators)."""
+    lines = [
+        "# Segments csv written by tfambient.synthetic",
+        f"# num_ytids={len(rows)}, num_segs={len(rows)}",
+        "# YTID, start_seconds, end_seconds, positive_labels",
+    ]
+    lines += [f'{y}, {s:.3f}, {e:.3f}, "{labels}"' for y, s, e, labels in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_corpus(directory: Path, clips_per_kind: int, seed: int = 0) -> Path:
+    """clips/{id}_30.000.mp4 (5 s segments), segments.csv and class_labels_indices.csv."""
+    rows = []
+    for i in range(clips_per_kind * len(KINDS)):
+        kind, ytid = KINDS[i % len(KINDS)], corpus_ytid(i)
+        write_kind_clip(directory / "clips" / f"{ytid}_30.000.mp4", kind, seed=seed * 100_003 + i)
+        rows.append((ytid, 30.0, 35.0, f"/t/{kind}"))
+    names = "\n".join(f'{i},/t/{kind},"Synthetic {kind}"' for i, kind in enumerate(KINDS))
+    (directory / "class_labels_indices.csv").write_text(f"index,mid,display_name\n{names}\n")
+    return write_segments_csv(directory / "segments.csv", rows)
+
+
 def main(argv: list[str]) -> None:
+    if FLAGS.corpus_dir:
+        csv = write_corpus(Path(FLAGS.corpus_dir), FLAGS.clips_per_kind, FLAGS.seed)
+        print(f"wrote {FLAGS.clips_per_kind * len(KINDS)} clips and {csv}")
+        return
     Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
     write_demo_clip(FLAGS.output, FLAGS.duration_s, FLAGS.seed)
     print(f"wrote {FLAGS.output}")
