@@ -3,11 +3,14 @@
 Clips: generated 10 s 640x360 H.264 (libx264 defaults: keyint 250, i.e. one keyframe per
 clip, so the centre frame costs decoding about half the clip) at 25 fps with 44.1 kHz stereo
 AAC: a camera pan over a noise landscape, a drifting colour gradient, a moving disc and
-film grain; coloured noise with tones. They are cached (--clip_dir) and reused.
+film grain; coloured noise with tones. They are encoded on one thread, so each frame is one
+slice as in files cut by the ffmpeg command (PyAV's default slice threading would cut it
+into as many slices as the generating machine has threads). Cached (--clip_dir) and reused.
 
-Measured in this process on one core (threadpoolctl limit 1 and, where the OS allows,
-pinned to one CPU, so FFmpeg's decoder threads share it too), best of --repeats passes
-over all clips, each configuration once per round so drift hits them all alike:
+Measured in this process on one core (threadpoolctl limit 1; with one slice per frame
+FFmpeg's decoder threads have nothing to share out, and the CPU/wall column, <= 1, shows
+that nothing ran in parallel), best of --repeats passes over all clips, each configuration
+once per round so drift hits them all alike:
 
 * decode alone: what preparation must decode for a clip: open, the centre frame
   (``frame_at``) and the 3.75 s audio window at the native rate (``audio_window``).
@@ -18,9 +21,9 @@ over all clips, each configuration once per round so drift hits them all alike:
   apart: a part of write, for information.
 * extract with one descriptor (texture, mfcc, mfcc_summary): which descriptor dominates.
 
-Then ``run_extraction`` (the preparation's process pool) with 1 and os.cpu_count() workers:
-clips/s from the k-th result to the last (so pool start-up and each worker's first,
-cache-filling clip are left out), per worker, and with start-up included.
+Then ``run_extraction`` (the preparation's process pool) with 1 and os.cpu_count() workers,
+in the same rounds: clips/s from the k-th result to the last (so pool start-up and each
+worker's first, cache-filling clip are left out), per worker, and with start-up included.
 
 Read it as: the ratio full/decode-alone throughput is the share of a worker's time that
 decoding takes; the goal is >= 0.5 (describing, encoding and writing cost no more than
@@ -64,7 +67,7 @@ SECONDS = 10.0
 FPS = 25
 HEIGHT, WIDTH = 360, 640
 RATE = 44_100
-CACHE_NAME = "tfambient_bench_prepare_v1"  # bump when the generator changes
+CACHE_NAME = "tfambient_bench_prepare_v2"  # bump when the generator changes
 GOAL = 0.5
 
 
@@ -145,6 +148,20 @@ def ytid(i: int) -> str:
     return f"bench{i:06d}"  # 11 characters, like a YouTube id
 
 
+@contextlib.contextmanager
+def one_cpu() -> Iterator[None]:
+    """The process on one CPU, where the OS allows: x264 then starts a single thread."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 def ensure_clips(directory: Path, count: int) -> list[Path]:
     """The first ``count`` clips of the cache, generating those missing (seeded by index)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -155,7 +172,9 @@ def ensure_clips(directory: Path, count: int) -> list[Path]:
     for done, (i, path) in enumerate(missing, 1):
         start = time.perf_counter()
         rng = np.random.default_rng(1000 + i)
-        media.write_video(path, clip_frames(rng), FPS, clip_audio(rng), RATE, "h264", "aac")
+        frames, audio = clip_frames(rng), clip_audio(rng)
+        with one_cpu():  # x264 on one thread: one slice per frame
+            media.write_video(path, frames, FPS, audio, RATE, "h264", "aac")
         mb = path.stat().st_size / 1e6
         progress(
             f"  {done}/{len(missing)} {path.name}: {mb:.1f} MB, {time.perf_counter() - start:.1f} s"
@@ -190,26 +209,12 @@ class Pass:
     extra: dict[str, float] = field(default_factory=dict)  # timed apart, not in wall
 
 
-@contextlib.contextmanager
-def one_core() -> Iterator[None]:
-    """One BLAS/FFT thread, and the process (its threads created from now on) on one CPU."""
-    with threadpoolctl.threadpool_limits(1):
-        if not hasattr(os, "sched_setaffinity"):
-            yield
-            return
-        allowed = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {min(allowed)})
-        try:
-            yield
-        finally:
-            os.sched_setaffinity(0, allowed)
-
-
 def decode_alone(segment: Segment, path: Path, settings: ExtractSettings) -> None:
     """What extract_clip decodes: the same frames and audio windows, and nothing else."""
     with media.MediaFile(path) as clip:
         info = clip.info
         first_s, last_s = segment_span(info.duration_s, segment)
+        clip.restrict_audio(first_s, last_s)  # as extract_clip does (a no-op for these files)
         times = extract.frame_times(first_s, last_s, settings.frames_per_clip)
         centres = extract.audio_centres(times, first_s, last_s, settings.audio_window_s)
         for t in times:
@@ -369,36 +374,37 @@ def main() -> None:
         f"best kept; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
 
+    counts = sorted({1, args.max_workers})
+    pool_jobs = list(itertools.islice(itertools.cycle(jobs), max(clips, 8 * max(counts))))
     scratch = Path(tempfile.mkdtemp(prefix="parts-", dir=args.clip_dir))
     decoded: list[Pass] = []
     full: list[Pass] = []
     single: dict[str, list[Pass]] = {name: [] for name in singles}
+    steady: dict[int, list[float]] = {k: [] for k in counts}
+    cold: dict[int, list[float]] = {k: [] for k in counts}
     try:
-        with one_core():
+        with threadpoolctl.threadpool_limits(1):
             progress("warming up (filter banks, codecs) ...")
             decode_pass(jobs[:1], settings)
             full_pass(jobs[:1], settings, scratch, prepare)
             for s in singles.values():
                 extract_all(jobs[:1], s)
-            for round_ in range(args.repeats):
-                progress(f"one core: round {round_ + 1}/{args.repeats}")
+        for round_ in range(args.repeats):
+            progress(
+                f"round {round_ + 1}/{args.repeats}: one core, then pools of "
+                f"{' and '.join(map(str, counts))} worker(s) on {len(pool_jobs)} clips"
+            )
+            with threadpoolctl.threadpool_limits(1):
                 decoded.append(decode_pass(jobs, settings))
                 full.append(full_pass(jobs, settings, scratch, prepare))
                 for name, s in singles.items():
                     single[name].append(extract_all(jobs, s)[1])
+            for k in counts:
+                rate, with_start = pool_pass(pool_jobs, settings, k, prepare)
+                steady[k].append(rate)
+                cold[k].append(with_start)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-    counts = sorted({1, args.max_workers})
-    pool_jobs = list(itertools.islice(itertools.cycle(jobs), max(clips, 8 * max(counts))))
-    steady: dict[int, list[float]] = {k: [] for k in counts}
-    cold: dict[int, list[float]] = {k: [] for k in counts}
-    for round_ in range(args.repeats):
-        for k in counts:
-            progress(f"pool of {k}: round {round_ + 1}/{args.repeats} ({len(pool_jobs)} clips)")
-            rate, with_start = pool_pass(pool_jobs, settings, k, prepare)
-            steady[k].append(rate)
-            cold[k].append(with_start)
 
     dec, ful = best(decoded), best(full)
     print()

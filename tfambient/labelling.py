@@ -69,10 +69,12 @@ class Splits:
     def are_val(self, clip_ids: Sequence[str | bytes]) -> np.ndarray:
         return writer.unit_hashes(clip_ids, "split") < self.val_fraction
 
-    def route(self, clip_id: str | bytes) -> tuple[str, int]:
-        if self.is_val(clip_id):
-            return "val", writer.shard_index(clip_id, self.num_val_shards, "shard")
-        return "train", writer.shard_index(clip_id, self.num_train_shards, "shard")
+    def shards_of(self, clip_ids: Sequence[str | bytes], is_val: np.ndarray) -> np.ndarray:
+        """The shard of each clip within its split."""
+        train = writer.shard_indices(clip_ids, self.num_train_shards, "shard")
+        if not self.num_val_shards:
+            return train
+        return np.where(is_val, writer.shard_indices(clip_ids, self.num_val_shards, "shard"), train)
 
 
 @dataclass
@@ -84,16 +86,17 @@ class Labelers:
     descriptor_of: dict[str, str]
 
 
-def _spec(descriptors: Sequence[str], dims: Mapping[str, int], extra: Sequence[str] = ()):
+def _spec(descriptors: Sequence[str], dims: Mapping[str, int], for_summaries: bool = False):
+    """What a pass parses: ids and descriptors, and for the cluster summaries the frame and
+    its AudioSet classes."""
     spec = {
         "clip/id": tf.io.FixedLenFeature([], tf.string),
         "frame/index": tf.io.FixedLenFeature([], tf.int64),
     }
     for name in descriptors:
         spec[f"sound/{name}"] = tf.io.FixedLenFeature([dims[name]], tf.float32)
-    if "image" in extra:
+    if for_summaries:
         spec["image/encoded"] = tf.io.FixedLenFeature([], tf.string)
-    if "tags" in extra:
         spec["audioset/labels"] = tf.io.VarLenFeature(tf.string)
     return spec
 
@@ -169,7 +172,7 @@ def label_records(
         field: cluster.ClusterSummary(labeler.k, per_cluster=settings.montage_per_cluster)
         for field, labeler in labelers.kmeans.items()
     }
-    spec = _spec(descriptors, dims, extra=("image", "tags"))
+    spec = _spec(descriptors, dims, for_summaries=True)
     train = writer.ShardedRecordWriter(out_dir, "train", splits.num_train_shards)
     val = (
         writer.ShardedRecordWriter(out_dir, "val", splits.num_val_shards)
@@ -179,14 +182,15 @@ def label_records(
     bar = tqdm(total=total, unit="frame", desc="labelling", disable=not progress)
     with bar, train, val or contextlib.nullcontext():
         for batch in reader.parse_batches(sources, spec, with_raw=True):
-            fields = _batch_labels(batch, labelers, summaries, splits)
-            for i, raw in enumerate(batch["__raw__"]):
-                split, shard = splits.route(batch["clip/id"][i])
+            is_val = splits.are_val(batch["clip/id"])
+            shards = splits.shards_of(batch["clip/id"], is_val)
+            fields = _batch_labels(batch, labelers, summaries, is_val)
+            for i, raw in enumerate(batch[reader.RAW_KEY]):
                 record = tfexample.with_features(
                     raw, {f: values[i] for f, values in fields.items()}, (LABEL_PREFIX,)
                 )
-                (val if split == "val" else train).write(shard, record)
-            bar.update(len(batch["__raw__"]))
+                (val if is_val[i] else train).write(shards[i], record)
+            bar.update(len(is_val))
     writers = [("train", train)] + ([("val", val)] if val else [])
     shards = [
         {"path": f"{SHARDS_DIR}/{path.name}", "split": split, "records": count}
@@ -201,10 +205,9 @@ def _batch_labels(
     batch: Mapping[str, np.ndarray],
     labelers: Labelers,
     summaries: Mapping[str, cluster.ClusterSummary],
-    splits: Splits,
+    is_val: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Every label field of a batch; the clusterings' summaries are updated with it."""
-    is_val = splits.are_val(batch["clip/id"])
     fields = {}
     for field, labeler in labelers.kmeans.items():
         labels, distances = labeler.assign(batch[f"sound/{labelers.descriptor_of[field]}"])
@@ -290,7 +293,7 @@ def write_clusters(
             "fit": {"samples": coder.fit_size, "seed": coder.seed},
         }
     report = {"settings": settings_json(settings), "fields": entries}
-    write_json_atomic(out_dir / "clusters.json", report)
+    write_json(out_dir / "clusters.json", report)
     return report
 
 
@@ -306,7 +309,8 @@ def montage_rows(
     return rows
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Write under a temporary name and rename, so readers never see half a file."""
     tmp = writer.temporary_name(path)
     tmp.write_text(json.dumps(data, indent=1) + "\n")
     os.replace(tmp, path)

@@ -1,4 +1,8 @@
-"""AudioSet segments and clips -> examples in committed parts (the extraction half of prepare).
+"""AudioSet segments and clips -> labelled shards: the tfambient-prepare stage.
+
+Extraction (``prepare_task``) writes each clip's examples into committed parts;
+``finalize`` then clusters them and writes the shards (labelling.py), failures.csv and
+dataset.json; ``recluster`` relabels finished shards (tfambient-cluster).
 
 The job is long (millions of clips) and runs on machines that get killed, so its unit of
 durable progress is a *part*: the examples of a few hundred clips, written to
@@ -10,8 +14,8 @@ audio-only files) are not committed: a rerun looks for them again, after the use
 downloaded more.
 
 ``--task_index/--num_tasks`` split the CSV between machines by a stable hash of the clip
-id; each task writes its own parts and a manifest, and ``labelling.finalize`` (run by the
-last step) clusters and shards them all.
+id; each task writes its own parts and a manifest, and ``finalize`` (the last step, or
+``--merge``) clusters and shards them all.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from tfambient import __version__, audioset, extract, labelling, sound
 from tfambient.audioset import ClipFile, MediaIndex, Segment
 from tfambient.cluster import LabelSettings
 from tfambient.extract import ClipResult, ExtractSettings, Failure
+from tfambient.labelling import write_json
 from tfrecords_tools import example as tfexample
 from tfrecords_tools import writer as tfwriter
 
@@ -108,13 +113,6 @@ def frame_example(segment: Segment, frame: extract.Frame) -> bytes:
     for name, values in frame.descriptors.items():
         features[f"sound/{name}"] = values
     return tfexample.make_example(features).SerializeToString()
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write under a temporary name and rename, so readers never see half a file."""
-    tmp = tfwriter.temporary_name(path)
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
 
 
 class PartStore:
