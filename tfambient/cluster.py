@@ -550,9 +550,12 @@ class ClusterSummary:
 
 def _tile(jpeg: bytes, cell: tuple[int, int]) -> np.ndarray:
     """A JPEG decoded, shrunk or enlarged to fit ``cell`` (w, h) keeping its aspect ratio,
-    centred on white."""
-    with Image.open(io.BytesIO(jpeg)) as image:
-        fitted = ImageOps.pad(image.convert("RGB"), cell, color=(255, 255, 255))
+    centred on white; grey if it does not decode (a figure must not stop a dataset)."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as image:
+            fitted = ImageOps.pad(image.convert("RGB"), cell, color=(255, 255, 255))
+    except (OSError, ValueError):  # PIL's UnidentifiedImageError is an OSError
+        return np.full((cell[1], cell[0], 3), 160, np.uint8)
     return np.asarray(fitted)
 
 
