@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import numpy as np
 import tensorflow as tf
@@ -58,7 +59,31 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-class AtomicRecordWriter:
+class _CommitOnSuccess:
+    """As a context manager: commit() on a clean exit, abort() on an exception."""
+
+    def commit(self) -> object:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class AtomicRecordWriter(_CommitOnSuccess):
     """A TFRecord file that appears under its final name only once completely written.
 
     As a context manager: a clean exit commits (flush, fsync, rename); an exception
@@ -96,20 +121,6 @@ class AtomicRecordWriter:
     def _publish(self) -> None:
         os.replace(self.temporary, self.path)
 
-    def __enter__(self) -> AtomicRecordWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-
 
 def shard_name(prefix: str, index: int, num_shards: int) -> str:
     """The conventional shard file name, e.g. train-00003-of-00064.tfrecord."""
@@ -118,7 +129,7 @@ def shard_name(prefix: str, index: int, num_shards: int) -> str:
     return f"{prefix}-{index:05d}-of-{num_shards:05d}.tfrecord"
 
 
-class ShardedRecordWriter:
+class ShardedRecordWriter(_CommitOnSuccess):
     """`num_shards` AtomicRecordWriters named shard_name(prefix, i, num_shards) in `directory`.
 
     All shards, including empty ones (valid 0-record files), are committed together on
@@ -172,20 +183,6 @@ class ShardedRecordWriter:
     def abort(self) -> None:
         for shard in self._shards:
             shard.abort()
-
-    def __enter__(self) -> ShardedRecordWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 def _digest(key: str | bytes, salt: str, purpose: bytes) -> int:
