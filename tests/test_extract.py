@@ -130,16 +130,34 @@ def test_parts_commit_records_and_the_clips_they_finished(clip_dir, tmp_path):
 def test_an_uncommitted_part_is_dropped_and_numbering_continues(clip_dir, tmp_path):
     store = prepare.PartStore(tmp_path)
     store.commit(results_for(clip_dir, 1))
+    store.close()
     # A run killed between writing part 1's records and its sidecar, and one killed mid-write.
     shutil.copy(tmp_path / "part-000000.tfrecord", tmp_path / "part-000001.tfrecord")
     (tmp_path / "part-000002.tfrecord.tmp-1-0123abcd").write_bytes(b"half")
     store = prepare.PartStore(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lock") == [
         "part-000000.json",
         "part-000000.tfrecord",
     ]
     store.commit(results_for(clip_dir, 1))
     assert (tmp_path / "part-000001.json").exists()
+
+
+def test_a_task_runs_in_one_process_at_a_time(tmp_path):
+    store = prepare.PartStore(tmp_path)
+    with pytest.raises(prepare.PrepareError, match="another process"):
+        prepare.PartStore(tmp_path)
+    store.close()
+    prepare.PartStore(tmp_path).close()
+
+
+def test_a_damaged_sidecar_makes_its_part_work_to_redo(clip_dir, tmp_path):
+    store = prepare.PartStore(tmp_path)
+    store.commit(results_for(clip_dir, 2))
+    store.close()
+    (tmp_path / "part-000000.json").write_text('{"records": 2, "cl')  # cut by a power loss
+    store = prepare.PartStore(tmp_path)
+    assert store.done() == set() and not list(tmp_path.glob("part-*"))
 
 
 def test_tasks_split_the_clips_disjointly_and_completely():

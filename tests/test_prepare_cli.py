@@ -16,15 +16,21 @@ import tensorflow as tf
 from corpus import write_corpus
 from sklearn.metrics import adjusted_rand_score
 
+from tfambient import synthetic
+
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 FRAMES_PER_CLIP = 2
 
 
-def run(command: str, *args, check_rc=0) -> subprocess.CompletedProcess:
+def run(command: str, *args, check_rc=0, cwd=None) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [str(BIN / command), *map(str, args)], capture_output=True, text=True, timeout=600
+        [str(BIN / command), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
     )
     assert result.returncode == check_rc, result.stderr[-3000:]
     return result
@@ -202,11 +208,12 @@ def test_reclustering_rewrites_only_the_labels(prepared, tmp_path):
         (["--output_dir=x", "--media_dir=."], "--audioset is required"),
         (["--audioset=nope.csv", "--media_dir=.", "--output_dir=x"], "nope.csv"),
         (["--audioset=x.csv", "--media_dir=/no/such/dir", "--output_dir=x"], "/no/such/dir"),
+        (["--audioset=x.csv", "--media_dir=.", "--output_dir=/proc/x"], "--output_dir /proc/x"),
         (["--frames_per_clip=0"], "frames_per_clip"),
     ],
 )
 def test_user_mistakes_give_one_line_and_status_2(args, message, tmp_path):
-    err = run("tfambient-prepare", *args, check_rc=2).stderr.strip()
+    err = run("tfambient-prepare", *args, check_rc=2, cwd=tmp_path).stderr.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
@@ -216,6 +223,48 @@ def test_changing_extraction_settings_on_a_rerun_is_refused(prepared, corpus, tm
     args = prepare_args(corpus, data_dir, "--num_workers=0", "--image_size=32")
     err = run("tfambient-prepare", *args, check_rc=2).stderr.strip()
     assert "--image_size=64 (now 32)" in err and len(err.splitlines()) == 1
+
+
+def test_a_failed_first_run_does_not_fix_the_settings(corpus, tmp_path):
+    out = tmp_path / "data"
+    run("tfambient-prepare", *prepare_args(corpus, out, "--audioset=missing.csv"), check_rc=2)
+    assert not (out / "parts" / "settings.json").exists()
+
+
+def test_a_rerun_with_more_rows_recounts_without_relabelling(prepared, corpus, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(prepared[0], data_dir)
+    extra = synthetic.write_segments_csv(
+        tmp_path / "extra.csv", [(synthetic.corpus_ytid(40), 30.0, 35.0, "/m/x")]
+    )
+    with open(extra, "a") as f:
+        f.write('#NAME?, 30.000, 35.000, "/m/x"\n')
+    args = prepare_args(corpus, data_dir, "--num_workers=0")
+    args[0] = f"--audioset={corpus.csv},{extra}"
+    result = run("tfambient-prepare", *args)
+    assert "up to date" in result.stderr
+    counts = json.loads((data_dir / "dataset.json").read_text())["counts"]
+    assert counts["segments"] == 15
+    assert counts["clips_failed"]["not_found"] == 2
+    assert counts["rejected_rows"]["bad_id"] == 2
+    assert (data_dir / "failures.csv").read_text().count("not_found") == 2
+
+
+def test_failed_clips_are_retried_when_asked(prepared, corpus, tmp_path):
+    data_dir, media = tmp_path / "data", tmp_path / "clips"
+    shutil.copytree(prepared[0], data_dir)
+    shutil.copytree(corpus.media_dir, media)
+    unreadable = next(c for c, reason in corpus.failures.items() if reason == "unreadable")
+    synthetic.write_kind_clip(media / f"{unreadable}.mp4", "tone", seed=99)  # mended
+    args = prepare_args(corpus, data_dir, "--num_workers=0", f"--media_dir={media}")
+    args.remove(f"--media_dir={corpus.media_dir}")
+    run("tfambient-prepare", *args)
+    assert json.loads((data_dir / "dataset.json").read_text())["counts"]["clips_used"] == 9
+    run("tfambient-prepare", *args, "--retry_failed")
+    manifest = json.loads((data_dir / "dataset.json").read_text())
+    assert manifest["counts"]["clips_used"] == 10
+    assert "unreadable" not in manifest["counts"]["clips_failed"]
+    assert unreadable in {clip for clip, _ in by_frame(read_dataset(data_dir))}
 
 
 def test_help_explains_every_flag():

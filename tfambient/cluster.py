@@ -189,6 +189,31 @@ def _count_distinct_rows(x: np.ndarray) -> int:
     return int(np.unique(rows.view(np.dtype((np.void, rows.strides[0]))).ravel()).size)
 
 
+def _has_distinct_rows(z: np.ndarray, k: int) -> bool:
+    """Whether ``z`` has at least ``k`` distinct rows, without sorting a copy of a big
+    sample: rows with distinct projections on one direction are distinct rows."""
+    direction = np.linspace(1.0, 2.0, z.shape[1], dtype=z.dtype)
+    if np.unique(z @ direction).size >= k:
+        return True
+    return _count_distinct_rows(z) >= k  # a small or degenerate sample: count exactly
+
+
+@dataclass(frozen=True, eq=False)
+class FitSample:
+    """A sample standardized once for every model fitted on it (k-means for each K, and
+    PCA), so that a large sample is never copied more than once."""
+
+    standardizer: Standardizer
+    z: np.ndarray  # (n, standardizer.output_dim) float32
+
+    @classmethod
+    def of(cls, sample: Any) -> FitSample:
+        if isinstance(sample, FitSample):
+            return sample
+        standardizer = Standardizer.fit(sample)
+        return cls(standardizer, standardizer.transform(sample))
+
+
 @dataclass(frozen=True, eq=False)
 class KMeansLabeler:
     """k-means on standardized descriptors: a sound's label is its nearest centroid."""
@@ -202,18 +227,18 @@ class KMeansLabeler:
 
     @classmethod
     def fit(cls, sample: Any, k: int, seed: int, n_init: int = DEFAULT_N_INIT) -> KMeansLabeler:
-        """Standardize ``sample`` and run sklearn's k-means (k-means++, ``n_init`` restarts)."""
+        """Standardize ``sample`` (unless it is a FitSample) and run sklearn's k-means
+        (k-means++, ``n_init`` restarts)."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        standardizer = Standardizer.fit(sample)
-        z = standardizer.transform(sample)
-        distinct = _count_distinct_rows(z)
-        if distinct < k:
+        prepared = FitSample.of(sample)
+        standardizer, z = prepared.standardizer, prepared.z
+        if not _has_distinct_rows(z, k):
             dropped = standardizer.input_dim - standardizer.output_dim
             raise ValueError(
                 f"cannot make {k} clusters: the sample of {z.shape[0]} descriptors has only "
-                f"{distinct} distinct ones (after dropping {dropped} constant dims); "
-                "use a larger sample or a smaller k"
+                f"{_count_distinct_rows(z)} distinct ones (after dropping {dropped} constant "
+                "dims); use a larger sample or a smaller k"
             )
         model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(z)
         return cls(
@@ -302,9 +327,10 @@ class BinaryCoder:
 
     @classmethod
     def fit(cls, sample: Any, bits: int, seed: int) -> BinaryCoder:
-        """Standardize ``sample`` and fit ``bits`` principal components to it."""
-        standardizer = Standardizer.fit(sample)
-        z = standardizer.transform(sample)
+        """Standardize ``sample`` (unless it is a FitSample) and fit ``bits`` principal
+        components to it."""
+        prepared = FitSample.of(sample)
+        standardizer, z = prepared.standardizer, prepared.z
         if not 1 <= bits <= min(z.shape):
             raise ValueError(
                 f"bits must be between 1 and {min(z.shape)} (the sample has {z.shape[0]} "

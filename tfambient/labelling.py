@@ -38,6 +38,7 @@ SHARDS_DIR = "shards"
 CLUSTERS_DIR = "clusters"
 TARGET_SHARD_BYTES = 128 * 2**20
 MIN_TRAIN_SHARDS = 8
+MAX_AUTO_SHARDS = 512  # each shard holds an open file while written; ulimit -n is often 1024
 
 
 def kmeans_field(descriptor: str, k: int) -> str:
@@ -58,8 +59,9 @@ class Splits:
 
     @classmethod
     def sized(cls, val_fraction: float, num_shards: int, total_bytes: int) -> Splits:
-        """``num_shards`` train shards, or (0) enough for ~128 MiB each, at least 8."""
-        train = num_shards or max(MIN_TRAIN_SHARDS, math.ceil(total_bytes / TARGET_SHARD_BYTES))
+        """``num_shards`` train shards, or (0) enough for ~128 MiB each, within [8, 512]."""
+        auto = math.ceil(total_bytes / TARGET_SHARD_BYTES)
+        train = num_shards or min(MAX_AUTO_SHARDS, max(MIN_TRAIN_SHARDS, auto))
         val = max(1, math.ceil(train * val_fraction)) if val_fraction > 0 else 0
         return cls(val_fraction, train, val)
 
@@ -128,12 +130,14 @@ def fit_sample(
                 rows[name].append(batch[f"sound/{name}"][chosen])
             bar.update(int(train.sum()))
     order = np.argsort(np.concatenate(hashes), kind="stable")[:max_samples]
-    return {name: np.concatenate(parts)[order] for name, parts in rows.items()}
+    return {name: np.concatenate(rows.pop(name))[order] for name in descriptors}
 
 
-def fit_labelers(sample: Mapping[str, np.ndarray], settings: LabelSettings) -> Labelers:
+def fit_labelers(sample: dict[str, np.ndarray], settings: LabelSettings) -> Labelers:
+    """Every model, one descriptor at a time; ``sample`` is emptied as it goes (memory)."""
     kmeans, bits, descriptor_of = {}, {}, {}
-    for name, vectors in sample.items():
+    for name in list(sample):
+        vectors = cluster.FitSample.of(sample.pop(name))
         for k in settings.num_clusters:
             field = kmeans_field(name, k)
             kmeans[field] = cluster.KMeansLabeler.fit(
@@ -310,10 +314,8 @@ def montage_rows(
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write under a temporary name and rename, so readers never see half a file."""
-    tmp = writer.temporary_name(path)
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    """Readers (and reruns) see the whole file or none of it."""
+    writer.write_file(path, (json.dumps(data, indent=1) + "\n").encode())
 
 
 def relabel(

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import csv
+import fcntl
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -81,22 +83,14 @@ class TaskReport:
 
     task: str
     segments: int = 0  # rows of the CSV this task owns
-    found: int = 0
-    used: int = 0
-    frames: int = 0
-    failed: Counter = field(default_factory=Counter)
+    found: int = 0  # of those, clips with a file (extracted now or before)
     failures: list[dict] = field(default_factory=list)  # uncommitted ones: not found, ...
     rejected: dict[str, int] = field(default_factory=dict)  # CSV rows skipped, by reason
     complete: bool = False
 
-    def to_json(self) -> dict:
-        out = asdict(self)
-        out["failed"] = dict(sorted(self.failed.items()))
-        return out
-
 
 def frame_example(segment: Segment, frame: extract.Frame) -> bytes:
-    """The record of one frame, in the schema of ARCHITECTURE.md (labels added later)."""
+    """The record of one frame, in the schema of docs/prepare.md (labels added later)."""
     features = {
         "clip/id": segment.clip_id,
         "clip/ytid": segment.ytid,
@@ -115,25 +109,64 @@ def frame_example(segment: Segment, frame: extract.Frame) -> bytes:
     return tfexample.make_example(features).SerializeToString()
 
 
+def read_sidecars(directory: Path) -> dict[Path, dict]:
+    """The committed parts of a task directory: sidecar path -> sidecar, in part order.
+
+    Read-only, so that a merge may look at a task another process is still running.
+    """
+    sidecars = {}
+    for path in sorted(directory.glob("part-*.json")):
+        if path.with_suffix(".tfrecord").exists():
+            sidecars[path] = json.loads(path.read_text())
+    return sidecars
+
+
 class PartStore:
-    """The committed parts of one task, and the commit of new ones."""
+    """The parts of the task this process runs: what they finished, and new commits.
+
+    Holds a lock on the task directory while open, so that two processes never run the
+    same task (a requeued Slurm job beside one still alive) and number parts alike.
+    """
 
     def __init__(self, directory: Path):
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        # Held (and so left open) for as long as this store is.
+        self._lock = open(directory / ".lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise PrepareError(f"another process is preparing {directory} now") from None
         tfwriter.remove_temporaries(directory)
         self._remove_uncommitted()
-        self.sidecars = {p: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+        self.sidecars = read_sidecars(directory)
         self._next = max((int(p.stem.split("-")[1]) + 1 for p in self.sidecars), default=0)
 
+    def close(self) -> None:
+        self._lock.close()
+
     def _remove_uncommitted(self) -> None:
-        """A record file whose sidecar never landed was killed between the two renames."""
+        """Records whose sidecar never landed (a kill between the two renames), and a
+        sidecar whose write a power loss cut short, are work to redo."""
         for records in self.directory.glob("part-*.tfrecord"):
-            if not records.with_suffix(".json").exists():
+            sidecar = records.with_suffix(".json")
+            try:
+                json.loads(sidecar.read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                if sidecar.exists():
+                    logger.warning("%s is damaged: its clips will be extracted again", sidecar)
+                    sidecar.unlink()
                 records.unlink()
 
-    def done(self) -> set[str]:
-        return {clip for sidecar in self.sidecars.values() for clip in sidecar["clips"]}
+    def done(self, retry_failed: bool = False) -> set[str]:
+        """Clips finished by committed parts; with ``retry_failed``, only the used ones."""
+        return {
+            clip
+            for sidecar in self.sidecars.values()
+            for clip, frames in sidecar["clips"].items()
+            if frames or not retry_failed
+        }
 
     def commit(self, results: list[ClipResult]) -> None:
         stem = f"part-{self._next:06d}"
@@ -166,14 +199,11 @@ def failure_row(segment: Segment, failure: Failure) -> dict:
 
 def check_settings(output_dir: Path, extract_settings: ExtractSettings, task: Task) -> None:
     """A rerun into the same directory must take the same frames the same way."""
-    parts_dir = output_dir / PARTS_DIR
-    settings = extraction_settings(extract_settings, task)
-    path = parts_dir / SETTINGS_FILE
+    path = output_dir / PARTS_DIR / SETTINGS_FILE
     if not path.exists():
-        parts_dir.mkdir(parents=True, exist_ok=True)
-        write_json(path, settings)
         return
     before = json.loads(path.read_text())
+    settings = extraction_settings(extract_settings, task)
     changed = [k for k in sorted(set(before) | set(settings)) if before.get(k) != settings.get(k)]
     if changed:
         what = ", ".join(f"--{k}={before.get(k)} (now {settings.get(k)})" for k in changed)
@@ -181,6 +211,15 @@ def check_settings(output_dir: Path, extract_settings: ExtractSettings, task: Ta
             f"{output_dir} was prepared with {what}; rerun with the same settings "
             "or choose a new --output_dir"
         )
+
+
+def record_settings(output_dir: Path, extract_settings: ExtractSettings, task: Task) -> None:
+    """Fix the extraction settings of ``output_dir`` once its first clip is about to land."""
+    check_settings(output_dir, extract_settings, task)
+    path = output_dir / PARTS_DIR / SETTINGS_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, extraction_settings(extract_settings, task))
 
 
 def extraction_settings(settings: ExtractSettings, task: Task) -> dict:
@@ -209,7 +248,6 @@ def locate(
         else:
             found.append((segment, clip))
             continue
-        report.failed[failure.reason] += 1
         report.failures.append(failure_row(segment, failure))
     return found
 
@@ -303,7 +341,6 @@ def extract_task(
     jobs: list[Job],
     store: PartStore,
     settings: ExtractSettings,
-    report: TaskReport,
     *,
     num_workers: int,
     clips_per_part: int,
@@ -327,16 +364,6 @@ def extract_task(
                 batch = _Batch()
         if batch.results:
             store.commit(batch.results)
-    tally_parts(store, report)
-
-
-def tally_parts(store: PartStore, report: TaskReport) -> None:
-    """Count what the committed parts hold (also the work of earlier runs)."""
-    for sidecar in store.sidecars.values():
-        report.frames += sidecar["records"]
-        report.used += sum(1 for n in sidecar["clips"].values() if n)
-        for row in sidecar["failures"]:
-            report.failed[row["reason"]] += 1
 
 
 def descriptor_table(names: Iterable[str]) -> dict:
@@ -362,53 +389,75 @@ def prepare_task(
     clips_per_part: int = 256,
     part_seconds: float = 60.0,
     download: Callable[[list[Segment]], dict[str, str]] | None = None,
+    retry_failed: bool = False,
     rejected: dict[str, int] | None = None,
     progress: bool = True,
 ) -> TaskReport:
     """Extract this task's clips into committed parts and write its manifest.
 
     ``download`` fetches missing segments into ``media_dir`` and returns, by clip id, why
-    those it could not fetch failed.
+    those it could not fetch failed. Clips that failed before (to decode, or to download)
+    are tried again only with ``retry_failed``.
     """
-    check_settings(output_dir, settings, task)
-    store = PartStore(output_dir / PARTS_DIR / task.name)
+    record_settings(output_dir, settings, task)
+    manifest = output_dir / TASKS_DIR / f"{task.name}.json"
+    previous = json.loads(manifest.read_text()) if manifest.exists() else {}
     report = TaskReport(task.name, rejected=dict(rejected or {}))
-    mine = [s for s in segments if task.owns(s.clip_id)]
-    report.segments = len(mine)
-    done = store.done()
-    index = audioset.index_media(media_dir)
-    download_errors = {}
-    if download is not None:
-        missing = [s for s in mine if s.clip_id not in done and index.find(s) is None]
-        if missing:
-            download_errors = download(missing)
-            index = audioset.index_media(media_dir)
-    todo = [s for s in mine if s.clip_id not in done]
-    found = locate(todo, index, report, download_errors)
-    report.found = len(found) + len(done)
-    logger.info(
-        "%s: %d segments; %s%d found to extract, %d not usable",
-        task.name,
-        len(mine),
-        f"resuming: {len(done)} clips already done, " if done else "",
-        len(found),
-        len(todo) - len(found),
-    )
-    extract_task(
-        found,
-        store,
-        settings,
-        report,
-        num_workers=num_workers,
-        clips_per_part=clips_per_part,
-        part_seconds=part_seconds,
-        progress=progress,
-    )
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    write_json(manifest, asdict(report))  # not complete: --merge waits for this task
+    store = PartStore(output_dir / PARTS_DIR / task.name)
+    try:
+        mine = [s for s in segments if task.owns(s.clip_id)]
+        report.segments = len(mine)
+        done = store.done(retry_failed)
+        index = audioset.index_media(media_dir)
+        download_errors = {} if retry_failed else earlier_download_failures(previous)
+        if download is not None:
+            missing = [
+                s
+                for s in mine
+                if s.clip_id not in done
+                and s.clip_id not in download_errors
+                and index.find(s) is None
+            ]
+            if missing:
+                download_errors |= download(missing)
+                index = audioset.index_media(media_dir)
+        todo = [s for s in mine if s.clip_id not in done]
+        found = locate(todo, index, report, download_errors)
+        report.found = len(found) + sum(1 for s in mine if s.clip_id in done)
+        logger.info(
+            "%s: %d segments; %s%d found to extract, %d not usable",
+            task.name,
+            len(mine),
+            f"resuming: {len(done)} clips already done, " if done else "",
+            len(found),
+            len(todo) - len(found),
+        )
+        extract_task(
+            found,
+            store,
+            settings,
+            num_workers=num_workers,
+            clips_per_part=clips_per_part,
+            part_seconds=part_seconds,
+            progress=progress,
+        )
+    finally:
+        store.close()
     report.complete = True
-    tasks_dir = output_dir / TASKS_DIR
-    tasks_dir.mkdir(parents=True, exist_ok=True)
-    write_json(tasks_dir / f"{task.name}.json", report.to_json())
+    write_json(manifest, asdict(report))
     return report
+
+
+def earlier_download_failures(previous: dict) -> dict[str, str]:
+    """Clips an earlier run of the task could not download: not probed again (a dead
+    video stays dead, and re-probing hundreds of thousands costs hours)."""
+    return {
+        row["clip_id"]: row["detail"]
+        for row in previous.get("failures", [])
+        if row["reason"] == "download_failed"
+    }
 
 
 FAILURE_COLUMNS = ("clip_id", "ytid", "start_s", "reason", "detail", "source")
@@ -438,9 +487,29 @@ def committed_parts(output_dir: Path) -> list[tuple[Path, dict]]:
     """(records file, sidecar) of every committed part of every task, in a stable order."""
     parts = []
     for task_dir in sorted((output_dir / PARTS_DIR).glob("task-*")):
-        store = PartStore(task_dir)
-        parts += [(p.with_suffix(".tfrecord"), s) for p, s in store.sidecars.items()]
+        parts += [(p.with_suffix(".tfrecord"), s) for p, s in read_sidecars(task_dir).items()]
     return parts
+
+
+def outcomes(
+    parts: list[tuple[Path, dict]], reports: list[dict]
+) -> tuple[dict[str, int], list[dict]]:
+    """Frames per extracted clip, and the failure of every clip not used.
+
+    A clip retried with --retry_failed appears in several parts: its last try counts.
+    """
+    frames, failures = {}, {}
+    for _, sidecar in parts:
+        failed = {row["clip_id"]: row for row in sidecar["failures"]}
+        for clip, count in sidecar["clips"].items():
+            frames[clip] = count
+            if clip in failed:
+                failures[clip] = failed[clip]
+            else:
+                failures.pop(clip, None)
+    for report in reports:  # this run's: not found, audio-only, not downloaded
+        failures.update({row["clip_id"]: row for row in report["failures"]})
+    return frames, list(failures.values())
 
 
 def write_failures(path: Path, rows: list[dict]) -> None:
@@ -464,13 +533,13 @@ def finalize(
 ) -> dict:
     """Cluster and shard everything the tasks extracted; write failures.csv and dataset.json.
 
-    Skipped when dataset.json already describes the same parts and settings, so rerunning a
-    finished command is cheap.
+    The labelling pass is skipped when its inputs (parts, settings, descriptors, class
+    names) are those dataset.json records, so rerunning a finished command is cheap; the
+    counts and failures are always rewritten.
     """
     reports = read_task_reports(output_dir)
     parts = committed_parts(output_dir)
-    failures = [row for r in reports for row in r["failures"]]
-    failures += [row for _, sidecar in parts for row in sidecar["failures"]]
+    frames, failures = outcomes(parts, reports)
     write_failures(output_dir / FAILURES_FILE, failures)
     records = sum(sidecar["records"] for _, sidecar in parts)
     if not records:
@@ -484,31 +553,37 @@ def finalize(
     splits = labelling.Splits.sized(
         val_fraction, num_shards, sum(p.stat().st_size for p, _ in parts)
     )
-    fingerprint = {str(p.relative_to(output_dir)): s["records"] for p, s in parts}
-    wanted = {
-        "parts": fingerprint,
+    inputs = {
+        "parts": {str(p.relative_to(output_dir)): s["records"] for p, s in parts},
         "labels": labelling.settings_json(settings),
         "splits": asdict(splits),
+        "descriptors": descriptors,
+        "class_names": names_digest(names),
     }
     manifest_path = output_dir / DATASET_FILE
-    if manifest_path.exists():
-        previous = json.loads(manifest_path.read_text())
-        if all(previous.get(k) == v for k, v in wanted.items()):
-            logger.info("%s is up to date", manifest_path)
-            return previous
-    clips = {clip: n for _, s in parts for clip, n in s["clips"].items()}
-    num_train = sum(n for clip, n in clips.items() if not splits.is_val(clip))
-    labelled = labelling.relabel(
-        [p for p, _ in parts],
-        output_dir,
-        descriptors,
-        settings,
-        splits,
-        num_train=num_train,
-        total=records,
-        names=names,
-        progress=progress,
-    )
+    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if previous.get("labelling_inputs") == inputs:
+        logger.info("%s is up to date", manifest_path)
+        labelled = labelled_view(previous)
+    else:
+        num_train = sum(n for clip, n in frames.items() if not splits.is_val(clip))
+        if not num_train:
+            raise PrepareError(
+                f"no train frames: all {records} frames fall in the validation split; "
+                "lower --val_fraction"
+            )
+        mark_stale(manifest_path, previous)
+        labelled = labelling.relabel(
+            [p for p, _ in parts],
+            output_dir,
+            descriptors,
+            settings,
+            splits,
+            num_train=num_train,
+            total=records,
+            names=names,
+            progress=progress,
+        )
     manifest = {
         "tfambient_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -519,16 +594,40 @@ def finalize(
             "segments": sum(r["segments"] for r in reports),
             "rejected_rows": reports[0]["rejected"],  # every task reads the whole CSV
             "clips_found": sum(r["found"] for r in reports),
-            "clips_used": sum(1 for n in clips.values() if n),
+            "clips_used": sum(1 for n in frames.values() if n),
             "clips_failed": dict(sorted(Counter(row["reason"] for row in failures).items())),
             "frames": labelled["frames"],
         },
         "shards": labelled["shards"],
         "clusters": labelled["clusters"],
-        **wanted,
+        "splits": inputs["splits"],
+        "labelling_inputs": inputs,
     }
     write_json(manifest_path, manifest)
     return manifest
+
+
+def names_digest(names: dict[str, str]) -> str:
+    return hashlib.sha1(json.dumps(names, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def labelled_view(manifest: dict) -> dict:
+    """What the labelling pass returned, as a finished dataset.json records it."""
+    return {
+        "shards": manifest["shards"],
+        "frames": manifest["counts"]["frames"],
+        "clusters": manifest["clusters"],
+        "label_fields": {
+            k: v for k, v in manifest["schema"].items() if k.startswith(labelling.LABEL_PREFIX)
+        },
+    }
+
+
+def mark_stale(manifest_path: Path, manifest: dict) -> None:
+    """Before the shards change: a kill from here on leaves a dataset.json that no rerun
+    takes for finished, and that training refuses."""
+    if manifest:
+        write_json(manifest_path, manifest | {"labelling_inputs": None, "stale": True})
 
 
 def _counts_text(counts: Counter) -> str:
@@ -598,6 +697,10 @@ def recluster(
     are copied unchanged.
     """
     manifest = read_manifest(data_dir)
+    if manifest.get("stale"):
+        raise PrepareError(
+            f"{data_dir} was left half-labelled by a killed run: rerun that command first"
+        )
     stored = list(manifest["descriptors"])
     descriptors = descriptors or stored
     unknown = sorted(set(descriptors) - set(stored))
@@ -606,6 +709,7 @@ def recluster(
             f"{data_dir} has no {', '.join(unknown)} descriptors (it has {', '.join(stored)})"
         )
     shards = [data_dir / s["path"] for s in manifest["shards"]]
+    mark_stale(data_dir / DATASET_FILE, manifest)
     labelled = labelling.relabel(
         shards,
         data_dir,
@@ -618,12 +722,14 @@ def recluster(
         progress=progress,
     )
     base = {k: v for k, v in manifest["schema"].items() if not k.startswith(labelling.LABEL_PREFIX)}
-    manifest.update(
-        schema=base | labelled["label_fields"],
-        shards=labelled["shards"],
-        clusters=labelled["clusters"],
-        labels=labelling.settings_json(settings),
-    )
+    manifest["schema"] = base | labelled["label_fields"]
+    manifest["shards"] = labelled["shards"]
+    manifest["clusters"] = labelled["clusters"]
     manifest["counts"]["frames"] = labelled["frames"]
+    manifest["labelling_inputs"] |= {
+        "labels": labelling.settings_json(settings),
+        "descriptors": descriptors,
+        "class_names": names_digest(names),
+    }
     write_json(data_dir / DATASET_FILE, manifest)
     return manifest

@@ -59,6 +59,23 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
+def write_file(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write a small file (a manifest, a commit marker) so that it appears complete or not
+    at all: a temporary name, fsync, rename, fsync of the directory."""
+    path = Path(path)
+    temporary = temporary_name(path)
+    try:
+        with open(temporary, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync(path.parent)
+
+
 class _CommitOnSuccess:
     """As a context manager: commit() on a clean exit, abort() on an exception."""
 

@@ -5,7 +5,8 @@
 Refits the scaler, k-means and PCA bits on the stored sound descriptors and rewrites the
 label fields of every shard (images and descriptors are copied byte for byte), with new
 models, sizes and montages in data/clusters/. The label fields afterwards are exactly the
-ones asked for here. A kill at any moment leaves the old shards or the new ones, never a mix.
+ones asked for here. A kill at any moment leaves the old shards or the new ones, never a mix,
+and dataset.json says which: rerun the command after a kill.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def main(argv: list[str]) -> None:
     if not FLAGS.data_dir:
         raise UserError("--data_dir is required")
     data_dir = Path(FLAGS.data_dir)
+    if not (data_dir / "dataset.json").is_file():
+        raise UserError(f"{data_dir / 'dataset.json'} not found: run tfambient-prepare first")
     load_tensorflow_for_records()
     from tfambient import prepare
 

@@ -119,6 +119,12 @@ flags.DEFINE_integer(
     "Use only the first N segments of the CSV (a quick trial); 0: all.",
     lower_bound=0,
 )
+flags.DEFINE_bool(
+    "retry_failed",
+    False,
+    "Try again the clips earlier runs could not use (decode errors, crashes, failed "
+    "downloads); by default a rerun skips them.",
+)
 flags.DEFINE_bool("download", False, "Fetch missing clips with yt-dlp into --media_dir first.")
 flags.DEFINE_string(
     "url_template",
@@ -151,8 +157,6 @@ def num_workers() -> int:
 
 def read_segments() -> audioset.SegmentTable:
     """The CSV rows to use; untrustworthy rows are reported (with line numbers) and skipped."""
-    if not FLAGS.audioset:
-        raise UserError("--audioset is required (a segments CSV)")
     table = audioset.read_segments(FLAGS.audioset)
     log = logging.warning if table.rejected else logging.info
     for line in table.summary_lines():
@@ -202,18 +206,23 @@ def downloader():
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.output_dir:
-        raise UserError("--output_dir is required")
-    output_dir = Path(FLAGS.output_dir)
+    if not FLAGS.merge and not FLAGS.audioset:
+        raise UserError("--audioset is required (a segments CSV)")
+    output_dir = writable_dir(FLAGS.output_dir, "--output_dir")
+    media_dir = None if FLAGS.merge else media_dir_flag()
+    try:
+        labels = label_flags.label_settings()
+        names = ontology_names()  # now, not after days of extraction
+    except (audioset.AudioSetFormatError, ValueError) as error:
+        raise UserError(str(error)) from None
     # Not at module level: worker processes re-import this module, and must not load
     # TensorFlow, which only this process needs (to write records).
     load_tensorflow_for_records()
     from tfambient import prepare
 
     try:
-        labels = label_flags.label_settings()
         if not FLAGS.merge:
-            extract_task(prepare, output_dir)
+            run_task(prepare, media_dir, output_dir)
         if FLAGS.num_tasks > 1 and not FLAGS.merge:
             logging.info(
                 "task %d of %d done; when every task is, run: tfambient-prepare "
@@ -226,24 +235,45 @@ def main(argv: list[str]) -> None:
         manifest = prepare.finalize(
             output_dir,
             labels,
-            ontology_names(),
+            names,
             num_shards=FLAGS.num_shards,
             val_fraction=FLAGS.val_fraction,
             progress=FLAGS.progress,
         )
     except (prepare.PrepareError, audioset.AudioSetFormatError, ValueError) as error:
         raise UserError(str(error)) from None
+    except OSError as error:  # a full disk, a lost mount: say which file, not a traceback
+        raise UserError(f"I/O error: {error}") from None
     print(prepare.summary(output_dir, manifest))
 
 
-def extract_task(prepare, output_dir: Path) -> None:
+def writable_dir(value: str | None, flag: str) -> Path:
+    """The directory, created if needed; a path that cannot be one is a usage error."""
+    if not value:
+        raise UserError(f"{flag} is required")
+    path = Path(value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{flag} {path}: {error.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise UserError(f"{flag} {path}: not writable")
+    return path
+
+
+def media_dir_flag() -> Path:
+    if FLAGS.download:
+        return writable_dir(FLAGS.media_dir, "--media_dir")
     if not FLAGS.media_dir:
         raise UserError("--media_dir is required")
     media_dir = Path(FLAGS.media_dir)
-    if FLAGS.download:
-        media_dir.mkdir(parents=True, exist_ok=True)
-    elif not media_dir.is_dir():
+    if not media_dir.is_dir():
         raise UserError(f"--media_dir {media_dir} is not a directory")
+    return media_dir
+
+
+def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
+    """Extract this task's share of the CSV into parts."""
     settings, task = extract_settings(), prepare.Task(FLAGS.task_index, FLAGS.num_tasks)
     prepare.check_settings(output_dir, settings, task)  # before the long CSV read
     table = read_segments()
@@ -256,6 +286,7 @@ def extract_task(prepare, output_dir: Path) -> None:
         num_workers=num_workers(),
         clips_per_part=FLAGS.clips_per_part,
         download=downloader(),
+        retry_failed=FLAGS.retry_failed,
         rejected=table.rejected_counts(),
         progress=FLAGS.progress,
     )
