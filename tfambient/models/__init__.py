@@ -1,0 +1,46 @@
+"""The model zoo: backbones that map images to named features, and heads on them.
+
+Every backbone is a functional ``keras.Model`` whose output is a dict of named features
+(AlexNet: conv1..conv5, pool5, fc6, fc7; ResNet-18: stage1..stage4, pool), so that exporting
+feature maps is calling the backbone, and fine-tuning is a head on one key
+(:func:`pretext_model`). Loading a saved AlexNet needs this package imported (it registers
+the adaptive pooling layer).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import keras
+
+from tfambient.models.alexnet import AdaptiveAveragePooling2D, alexnet
+from tfambient.models.heads import bits_head, classifier_head, pretext_model
+from tfambient.models.resnet import resnet18
+
+BACKBONES: dict[str, Callable[..., keras.Model]] = {
+    "alexnet": alexnet,
+    "alexnet_bn": functools.partial(alexnet, batch_norm=True, name="alexnet_bn"),
+    "resnet18": resnet18,
+}
+
+
+def build_backbone(arch: str, **kwargs) -> keras.Model:
+    """The backbone called ``arch`` (a key of :data:`BACKBONES`), built with ``kwargs``."""
+    try:
+        builder = BACKBONES[arch]
+    except KeyError:
+        raise ValueError(f"unknown backbone {arch!r}; known: {', '.join(BACKBONES)}") from None
+    return builder(**kwargs)
+
+
+__all__ = [
+    "BACKBONES",
+    "AdaptiveAveragePooling2D",
+    "alexnet",
+    "bits_head",
+    "build_backbone",
+    "classifier_head",
+    "pretext_model",
+    "resnet18",
+]
