@@ -1,0 +1,103 @@
+"""tfambient-train: learn visual features by predicting the sound cluster of each frame.
+
+  tfambient-train --flagfile=flags/pretext/alexnet_texture_k30.flags --data_dir=data/
+      --workdir=runs/a1
+
+Streams the shards of a tfambient-prepare directory into AlexNet or ResNet-18 with a softmax
+(cluster ids) or sigmoid (PCA sign bits) head, with AdamW and a one-cycle schedule, under the
+strategy --strategy picks (one device, all local GPUs, or the hosts of TF_CONFIG). Rerunning
+the same command resumes from the last checkpoint in --workdir. At the end the backbone is
+exported to WORKDIR/export/backbone (SavedModel) and WORKDIR/export/backbone.keras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from absl import flags
+
+from tfambient.cli.common import UserError
+from tfambient.cli.common import run as run_app
+
+FLAGS = flags.FLAGS
+
+# Every field of train.TrainConfig is a flag of the same name.
+HELP = {
+    "data_dir": "A directory written by tfambient-prepare.",
+    "workdir": "Checkpoints, TensorBoard logs, metrics and the exported backbone go here.",
+    "arch": "Backbone: alexnet, alexnet_bn or resnet18.",
+    "feature": "Backbone output the head reads; default fc7 (AlexNet) or pool (ResNet-18).",
+    "label": "Target field: texture_k30, mfcc_k30, texture_bits30, ... (see dataset.json).",
+    "image_size": "Side of the square crops fed to the network.",
+    "batch_size": "Global batch size, over all replicas.",
+    "train_steps": "Optimizer steps in the whole run.",
+    "steps_per_loop": "Steps run inside one compiled loop between logs.",
+    "learning_rate": "Peak learning rate of the one-cycle schedule.",
+    "warmup_fraction": "Fraction of the steps spent warming up from peak/25 to the peak.",
+    "anneal": "Shape of the fall from the peak to peak/1e4: cos or linear.",
+    "weight_decay": "AdamW's decoupled weight decay.",
+    "clip_norm": "Clip gradients to this global norm; 0: no clipping.",
+    "label_smoothing": "Label smoothing of the cross-entropy.",
+    "color_jitter": "Strength of the colour jitter augmentation in [0, 1]; 0: off.",
+    "mixed_precision": "'' (float32), mixed_bfloat16, or mixed_float16 (with loss scaling).",
+    "jit": "Compile each training step with XLA.",
+    "strategy": "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG).",
+    "eval_every": "Evaluate on the validation split every this many steps.",
+    "checkpoint_every": "Save a checkpoint every this many steps.",
+    "keep_checkpoints": "Checkpoints kept (besides the best by validation loss).",
+    "seed": "Random seed of initialisation, shuffling and augmentation.",
+    "skip_corrupt": "Skip and count corrupt records instead of stopping at the first.",
+}
+
+
+def _define_flags() -> None:
+    from tfambient.train import TrainConfig
+
+    defines = {
+        bool: flags.DEFINE_bool,
+        int: flags.DEFINE_integer,
+        float: flags.DEFINE_float,
+        str: flags.DEFINE_string,
+    }
+    for field in dataclasses.fields(TrainConfig):
+        default = None if field.default is dataclasses.MISSING else field.default
+        kind = type(default) if default is not None else str
+        defines[kind](field.name, default, HELP[field.name])
+
+
+_define_flags()
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    for required in ("data_dir", "workdir"):
+        if not getattr(FLAGS, required):
+            raise UserError(f"--{required} is required")
+    if not (Path(FLAGS.data_dir) / "dataset.json").is_file():
+        raise UserError(f"{FLAGS.data_dir}/dataset.json not found: run tfambient-prepare first")
+    from tfambient import train
+
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        config = train.TrainConfig(
+            **{f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(train.TrainConfig)}
+        )
+        workdir = Path(config.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "flags.txt").write_text(FLAGS.flags_into_string())
+        result = train.train(config)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    print(f"trained to step {result['final'].get('step')}: {result['final']}")
+    print(f"backbone: {Path(config.workdir) / 'export'}")
+
+
+def run() -> None:
+    run_app(main)
+
+
+if __name__ == "__main__":
+    run()

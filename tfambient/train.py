@@ -1,0 +1,417 @@
+"""Pretext training: predict a frame's sound cluster, with one loop for every strategy.
+
+One custom loop (``strategy.run`` inside a ``tf.function`` running ``steps_per_loop``
+steps) serves the default strategy (a CPU or one GPU), MirroredStrategy (the local GPUs)
+and MultiWorkerMirroredStrategy (hosts, from TF_CONFIG): Keras 3's ``Model.fit`` fails
+under the last on TF 2.21, and one loop is easier to reason about than three.
+Keras supplies the layers and the optimizer; losses and accuracies are reduced across
+replicas explicitly, so the figures mean the same under every strategy.
+
+The work directory holds everything a run needs to resume or be understood: flags.txt,
+ckpt/ (tf.train.CheckpointManager: the last N, and the best by validation loss),
+tb/ (TensorBoard), metrics.jsonl (one line per log or evaluation), result.json, and
+export/ (the backbone as a SavedModel and a .keras file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tfambient import data, models
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FEATURE = {"alexnet": "fc7", "alexnet_bn": "fc7", "resnet18": "pool"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run; recorded in the workdir so a rerun can resume it."""
+
+    data_dir: str
+    workdir: str
+    arch: str = "alexnet"
+    feature: str = ""  # "": the architecture's default (fc7, pool)
+    label: str = "texture_k30"
+    image_size: int = 224
+    batch_size: int = 128  # global, over all replicas
+    train_steps: int = 10_000
+    steps_per_loop: int = 50
+    learning_rate: float = 1e-3  # peak of the one-cycle schedule
+    warmup_fraction: float = 0.05
+    anneal: str = "cos"
+    weight_decay: float = 0.05
+    clip_norm: float = 1.0
+    label_smoothing: float = 0.0
+    dropout: float = 0.5  # AlexNet's, before fc6 and fc7
+    color_jitter: float = 0.0
+    mixed_precision: str = ""  # "", "mixed_bfloat16" or "mixed_float16"
+    jit: bool = False
+    strategy: str = "auto"
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    seed: int = 0
+    skip_corrupt: bool = False
+
+    def __post_init__(self):
+        if self.anneal not in ("cos", "linear"):
+            raise ValueError(f"--anneal must be cos or linear, got {self.anneal}")
+        if self.mixed_precision not in ("", "mixed_bfloat16", "mixed_float16"):
+            raise ValueError(
+                f"--mixed_precision must be mixed_bfloat16 or mixed_float16, "
+                f"got {self.mixed_precision}"
+            )
+        for name in ("steps_per_loop", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1")
+        if self.arch not in models.BACKBONES:
+            raise ValueError(f"unknown --arch {self.arch}; known: {', '.join(models.BACKBONES)}")
+
+
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """Smith and Topin's one-cycle schedule: a linear warm-up from peak/25 to the peak, then
+    a cosine (or linear) anneal to peak/1e4 at the last step."""
+
+    def __init__(self, peak: float, total_steps: int, warmup_fraction: float, anneal: str):
+        self.peak, self.total_steps = peak, max(total_steps, 1)
+        self.warmup_steps = max(1, round(warmup_fraction * self.total_steps))
+        self.anneal = anneal
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        start, end = self.peak / 25.0, self.peak / 1e4
+        warm = start + (self.peak - start) * step / self.warmup_steps
+        progress = tf.clip_by_value(
+            (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0
+        )
+        if self.anneal == "cos":
+            fall = end + (self.peak - end) * 0.5 * (1.0 + tf.cos(math.pi * progress))
+        else:
+            fall = self.peak + (end - self.peak) * progress
+        return tf.where(step < self.warmup_steps, warm, fall)
+
+    def get_config(self) -> dict:
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_fraction": self.warmup_steps / self.total_steps,
+            "anneal": self.anneal,
+        }
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """auto: several workers in TF_CONFIG -> multi-worker; several GPUs -> mirrored; else one."""
+    if name == "auto":
+        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker")
+        if workers and len(workers) > 1:
+            name = "multiworker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"--strategy must be auto, default, mirrored or multiworker, got {name}")
+
+
+@dataclass
+class _Run:
+    """What the loop works on, built under the strategy's scope."""
+
+    strategy: tf.distribute.Strategy
+    label: data.LabelSpec
+    model: keras.Model
+    backbone: keras.Model
+    optimizer: keras.optimizers.Optimizer
+
+
+def build(config: TrainConfig, strategy: tf.distribute.Strategy) -> _Run:
+    label = data.label_spec(config.data_dir, config.label)
+    keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        options = {"dropout": config.dropout} if config.arch.startswith("alexnet") else {}
+        backbone = models.build_backbone(
+            config.arch, input_shape=(config.image_size, config.image_size, 3), **options
+        )
+        head = {"num_classes": label.size} if label.kind == "classes" else {"num_bits": label.size}
+        model = models.pretext_model(
+            backbone, config.feature or DEFAULT_FEATURE[config.arch], **head
+        )
+        optimizer = keras.optimizers.AdamW(
+            learning_rate=OneCycle(
+                config.learning_rate, config.train_steps, config.warmup_fraction, config.anneal
+            ),
+            weight_decay=config.weight_decay,
+            global_clipnorm=config.clip_norm or None,
+        )
+        if config.mixed_precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+    return _Run(strategy, label, model, backbone, optimizer)
+
+
+def per_example_loss(label: data.LabelSpec, smoothing: float):
+    """Softmax cross-entropy for cluster ids, sigmoid cross-entropy (mean over bits) for
+    binary codes; per example, so that replicas can average over the global batch."""
+    if label.kind == "classes":
+
+        def loss(targets, logits):
+            onehot = tf.one_hot(targets, label.size)
+            return keras.losses.categorical_crossentropy(
+                onehot, logits, from_logits=True, label_smoothing=smoothing
+            )
+    else:
+
+        def loss(targets, logits):
+            return keras.losses.binary_crossentropy(
+                targets, logits, from_logits=True, label_smoothing=smoothing
+            )
+
+    return loss
+
+
+def _correct(label: data.LabelSpec, targets, logits, k: int):
+    """Per-example accuracy: top-k for cluster ids, the fraction of bits right for codes."""
+    if label.kind == "classes":
+        return tf.cast(tf.math.in_top_k(targets, logits, k), tf.float32)
+    return tf.reduce_mean(tf.cast((logits > 0) == (targets > 0.5), tf.float32), axis=-1)
+
+
+class Loop:
+    """The compiled train and eval functions of one run."""
+
+    def __init__(self, run: _Run, config: TrainConfig):
+        self.run, self.config = run, config
+        self.loss = per_example_loss(run.label, config.label_smoothing)
+        step = tf.function(self._train_step, jit_compile=config.jit)
+        self._step = step
+        self.train_loop = tf.function(self._train_loop)
+        self.eval_batch = tf.function(self._eval_batch)
+
+    def _train_step(self, images, targets):
+        run, batch = self.run, self.config.batch_size
+        with tf.GradientTape() as tape:
+            logits = run.model(images, training=True)
+            loss = tf.nn.compute_average_loss(self.loss(targets, logits), global_batch_size=batch)
+            scaled = run.optimizer.scale_loss(loss)
+        variables = run.model.trainable_variables
+        run.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables, strict=True))
+        top1 = tf.reduce_sum(_correct(run.label, targets, logits, 1)) / batch
+        return loss, top1
+
+    def _train_loop(self, iterator, steps):
+        """``steps`` steps: the mean loss and top-1 of the global batches, and the seconds
+        spent waiting for input (from the end of one step to its next batch's arrival)."""
+        strategy = self.run.strategy
+        total_loss, total_top1 = tf.constant(0.0), tf.constant(0.0)
+        waited = tf.constant(0.0, tf.float64)
+        for _ in tf.range(steps):
+            with tf.control_dependencies([total_loss]):
+                asked = tf.timestamp()
+            with tf.control_dependencies([asked]):
+                images, targets = next(iterator)
+            with tf.control_dependencies(strategy.experimental_local_results(images)):
+                waited += tf.timestamp() - asked
+            loss, top1 = strategy.run(self._step, args=(images, targets))
+            total_loss += strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+            total_top1 += strategy.reduce(tf.distribute.ReduceOp.SUM, top1, axis=None)
+        steps = tf.cast(steps, tf.float32)
+        return total_loss / steps, total_top1 / steps, waited
+
+    def _eval_batch(self, batch):
+        def step(images, targets):
+            logits = self.run.model(images, training=False)
+            label = self.run.label
+            top5 = _correct(label, targets, logits, min(5, label.size))
+            return (
+                tf.reduce_sum(self.loss(targets, logits)),
+                tf.reduce_sum(_correct(label, targets, logits, 1)),
+                tf.reduce_sum(top5),
+                tf.cast(tf.shape(images)[0], tf.float32),
+            )
+
+        sums = self.run.strategy.run(step, args=batch)
+        return [self.run.strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums]
+
+
+class Checkpoints:
+    """The last ``keep`` checkpoints and the best by validation loss, both resumable."""
+
+    def __init__(self, run: _Run, workdir: Path, keep: int):
+        self.checkpoint = tf.train.Checkpoint(model=run.model, optimizer=run.optimizer)
+        self.last = tf.train.CheckpointManager(self.checkpoint, workdir / "ckpt", keep)
+        self.best = tf.train.CheckpointManager(
+            self.checkpoint, workdir / "ckpt" / "best", 1, checkpoint_name="best"
+        )
+
+    def restore(self) -> int:
+        """Resume from the last checkpoint; returns its step (0 when starting fresh)."""
+        if self.last.latest_checkpoint:
+            self.checkpoint.restore(self.last.latest_checkpoint).assert_existing_objects_matched()
+            logger.info("resumed from %s", self.last.latest_checkpoint)
+        return int(self.checkpoint.optimizer.iterations.numpy())
+
+    def save(self, step: int) -> None:
+        self.last.save(checkpoint_number=step)
+
+    def save_best(self, step: int) -> None:
+        self.best.save(checkpoint_number=step)
+
+
+def datasets(config: TrainConfig, run: _Run):
+    """The distributed training stream and the (finite) validation pass."""
+    augment = data.Augment(image_size=config.image_size, color_jitter=config.color_jitter)
+
+    def train_fn(context):
+        return data.pretext_dataset(
+            config.data_dir,
+            "train",
+            run.label,
+            config.batch_size,
+            training=True,
+            augment=augment,
+            seed=config.seed,
+            input_context=context,
+            skip_corrupt=config.skip_corrupt,
+        )
+
+    def eval_fn(context):
+        return data.pretext_dataset(
+            config.data_dir,
+            "val",
+            run.label,
+            config.batch_size,
+            training=False,
+            augment=augment,
+            input_context=context,
+        )
+
+    train = run.strategy.distribute_datasets_from_function(train_fn)
+    try:
+        data.shard_files(config.data_dir, "val")
+    except ValueError:  # no validation split (--val_fraction=0)
+        return train, None
+    return train, run.strategy.distribute_datasets_from_function(eval_fn)
+
+
+def evaluate(loop: Loop, val) -> dict[str, float]:
+    sums = [0.0, 0.0, 0.0, 0.0]
+    for batch in val:
+        sums = [a + float(b) for a, b in zip(sums, loop.eval_batch(batch), strict=True)]
+    loss, top1, top5, count = sums
+    count = max(count, 1.0)
+    return {"eval_loss": loss / count, "eval_top1": top1 / count, "eval_top5": top5 / count}
+
+
+def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
+    """Train (or resume) to ``config.train_steps``; export the backbone; return the result.
+
+    ``strategy`` overrides ``config.strategy`` (tests place replicas on logical CPUs).
+    """
+    workdir = Path(config.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    strategy = strategy or make_strategy(config.strategy)
+    run = build(config, strategy)
+    checkpoints = Checkpoints(run, workdir, config.keep_checkpoints)
+    step = checkpoints.restore()
+    loop = Loop(run, config)
+    train_data, val = datasets(config, run)
+    iterator = iter(train_data)
+    chief = _is_chief(strategy)
+    writer = tf.summary.create_file_writer(str(workdir / "tb")) if chief else None
+    if chief and step == 0:
+        _input_grid(writer, config, run.label)
+    best = math.inf
+    metrics_path = workdir / "metrics.jsonl"
+    while step < config.train_steps:
+        steps = min(config.steps_per_loop, config.train_steps - step)
+        start = time.perf_counter()
+        loss, top1, waited = loop.train_loop(iterator, tf.constant(steps))
+        loss, top1 = float(loss), float(top1)
+        seconds = time.perf_counter() - start
+        step += steps
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the loss is {loss} at step {step}")
+        record = {
+            "step": step,
+            "loss": loss,
+            "top1": top1,
+            "learning_rate": float(run.optimizer.learning_rate),
+            "images_per_s": steps * config.batch_size / seconds,
+            "input_wait_fraction": min(1.0, float(waited) / seconds),
+        }
+        if val is not None and (step % config.eval_every == 0 or step == config.train_steps):
+            record |= evaluate(loop, val)
+        if chief:
+            _log(writer, metrics_path, record)
+            if "eval_loss" in record:
+                _weight_histograms(writer, step, run.model)
+        if step % config.checkpoint_every == 0 or step == config.train_steps:
+            checkpoints.save(step)
+            if record.get("eval_loss", math.inf) < best:
+                best = record["eval_loss"]
+                checkpoints.save_best(step)
+    result = {"config": asdict(config), "final": record if config.train_steps else {}}
+    if chief:
+        export(run.backbone, workdir / "export")
+        (workdir / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver is None or resolver.task_id in (0, None)
+
+
+def _log(writer, metrics_path: Path, record: dict) -> None:
+    logger.info("%s", "  ".join(f"{k} {v:.4g}" for k, v in record.items()))
+    with open(metrics_path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    with writer.as_default(step=record["step"]):
+        for key, value in record.items():
+            if key != "step":
+                tf.summary.scalar(key, value)
+
+
+def _weight_histograms(writer, step: int, model: keras.Model) -> None:
+    with writer.as_default(step=step):
+        for variable in model.trainable_variables:
+            tf.summary.histogram(variable.path, variable.value)
+
+
+def _input_grid(writer, config: TrainConfig, label: data.LabelSpec) -> None:
+    """What the network sees: a few augmented training inputs, logged once."""
+    augment = data.Augment(image_size=config.image_size, color_jitter=config.color_jitter)
+    sample = data.pretext_dataset(
+        config.data_dir, "train", label, 8, training=True, augment=augment, seed=config.seed
+    )
+    images, _ = next(iter(sample))
+    with writer.as_default(step=0):
+        tf.summary.image("augmented_inputs", data.image_grid(images, 8), max_outputs=8)
+
+
+def export(backbone: keras.Model, directory: Path) -> None:
+    """The backbone alone: a SavedModel whose serving signature maps float images to the
+    named feature maps, and a .keras file to fine-tune under a new head."""
+    directory.mkdir(parents=True, exist_ok=True)
+    backbone.export(
+        str(directory / "backbone"),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+        verbose=False,
+    )
+    backbone.save(directory / "backbone.keras")
