@@ -30,6 +30,7 @@ from tfambient import data, models
 
 logger = logging.getLogger(__name__)
 
+CONFIG_FILE = "config.json"
 DEFAULT_FEATURE = {"alexnet": "fc7", "alexnet_bn": "fc7", "resnet18": "pool"}
 
 
@@ -157,7 +158,6 @@ def build(config: TrainConfig, strategy: tf.distribute.Strategy) -> _Run:
                 config.learning_rate, config.train_steps, config.warmup_fraction, config.anneal
             ),
             weight_decay=config.weight_decay,
-            global_clipnorm=config.clip_norm or None,
         )
         if config.mixed_precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -210,9 +210,34 @@ class Loop:
             loss = tf.nn.compute_average_loss(self.loss(targets, logits), global_batch_size=batch)
             scaled = run.optimizer.scale_loss(loss)
         variables = run.model.trainable_variables
-        run.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables, strict=True))
+        grads = self._clipped(tape.gradient(scaled, variables))
+        run.optimizer.apply_gradients(zip(grads, variables, strict=True))
         top1 = tf.reduce_sum(_correct(run.label, targets, logits, 1)) / batch
         return loss, top1
+
+    def _clipped(self, grads):
+        """Gradients clipped to the global norm of the whole batch's gradient.
+
+        Keras clips each replica's partial gradient before summing them (so the result
+        would change with the number of replicas); here the sum is clipped instead, then
+        shared out again for the optimizer's own sum across replicas. Under several
+        replicas that costs one more all-reduce; without clipping, none.
+        """
+        if not self.config.clip_norm:
+            return grads
+        context = tf.distribute.get_replica_context()
+        if context.num_replicas_in_sync > 1:
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        optimizer = self.run.optimizer
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # Clip what the step will apply, not the scaled gradient.
+            scale = optimizer.dynamic_scale
+            grads = [g / scale for g in grads]
+            grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
+            grads = [g * scale for g in grads]
+        else:
+            grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
+        return [g / context.num_replicas_in_sync for g in grads]
 
     def _train_loop(self, iterator, steps):
         """``steps`` steps: the mean loss and top-1 of the global batches, and the seconds
@@ -259,11 +284,18 @@ class Checkpoints:
             self.checkpoint, workdir / "ckpt" / "best", 1, checkpoint_name="best"
         )
 
-    def restore(self) -> int:
-        """Resume from the last checkpoint; returns its step (0 when starting fresh)."""
-        if self.last.latest_checkpoint:
-            self.checkpoint.restore(self.last.latest_checkpoint).assert_existing_objects_matched()
-            logger.info("resumed from %s", self.last.latest_checkpoint)
+    def restore(self, number: int | None = None) -> int:
+        """Resume from checkpoint ``number`` (default: the last one, if any); returns its
+        step (0 when starting fresh)."""
+        path = self.last.latest_checkpoint
+        if number is not None:
+            path = next((p for p in self.last.checkpoints if p.endswith(f"-{number}")), None)
+            if path is None:
+                kept = ", ".join(p.rsplit("-", 1)[1] for p in self.last.checkpoints)
+                raise ValueError(f"no checkpoint {number} in {self.last.directory}; kept: {kept}")
+        if path:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+            logger.info("restored %s", path)
         return int(self.checkpoint.optimizer.iterations.numpy())
 
     def save(self, step: int) -> None:
@@ -325,6 +357,7 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
     """
     workdir = Path(config.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=1) + "\n")
     strategy = strategy or make_strategy(config.strategy)
     run = build(config, strategy)
     checkpoints = Checkpoints(run, workdir, config.keep_checkpoints)
@@ -388,10 +421,18 @@ def _log(writer, metrics_path: Path, record: dict) -> None:
                 tf.summary.scalar(key, value)
 
 
+HISTOGRAM_VALUES = 2**16
+
+
 def _weight_histograms(writer, step: int, model: keras.Model) -> None:
+    """A histogram per weight, of an evenly strided subsample of at most 65536 values:
+    tf.summary.histogram's working memory grows with its input times its bucket count
+    (10 GB for AlexNet's fc6), and the shape of the distribution needs no more."""
     with writer.as_default(step=step):
         for variable in model.trainable_variables:
-            tf.summary.histogram(variable.path, variable.value)
+            values = tf.reshape(variable.value, [-1])
+            stride = max(1, int(values.shape[0]) // HISTOGRAM_VALUES)
+            tf.summary.histogram(variable.path, values[::stride])
 
 
 def _input_grid(writer, config: TrainConfig, label: data.LabelSpec) -> None:
@@ -415,3 +456,17 @@ def export(backbone: keras.Model, directory: Path) -> None:
         verbose=False,
     )
     backbone.save(directory / "backbone.keras")
+
+
+def export_checkpoint(workdir: Path, number: int | None = None) -> Path:
+    """Export the backbone of checkpoint ``number`` (default: the last) of a run."""
+    path = Path(workdir) / CONFIG_FILE
+    if not path.exists():
+        raise ValueError(f"{path} not found: not a tfambient-train workdir")
+    config = TrainConfig(**json.loads(path.read_text()))
+    run = build(config, tf.distribute.get_strategy())
+    step = Checkpoints(run, Path(workdir), config.keep_checkpoints).restore(number)
+    if not step:
+        raise ValueError(f"{workdir} has no checkpoint yet")
+    export(run.backbone, Path(workdir) / "export")
+    return Path(workdir) / "export"

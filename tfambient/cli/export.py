@@ -1,0 +1,43 @@
+"""tfambient-export: the backbone of a training run, ready for transfer experiments.
+
+  tfambient-export --workdir=runs/a1 [--checkpoint=20000]
+
+Writes WORKDIR/export/backbone (a SavedModel whose "serve" signature maps float images,
+standardized as in training, to the named feature maps: conv1..conv5, pool5, fc6, fc7 for
+AlexNet; stage1..stage4 and pool for ResNet-18) and WORKDIR/export/backbone.keras (to load
+with keras.models.load_model after importing tfambient.models, and put under a new head).
+tfambient-train does this at its end; this command exports an earlier checkpoint, or a run
+that was stopped.
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from tfambient.cli.common import UserError
+from tfambient.cli.common import run as run_app
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "A tfambient-train work directory.")
+flags.DEFINE_integer("checkpoint", None, "The step of the checkpoint to export; default: the last.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.workdir:
+        raise UserError("--workdir is required")
+    from tfambient import train
+
+    try:
+        print(f"exported {train.export_checkpoint(FLAGS.workdir, FLAGS.checkpoint)}")
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def run() -> None:
+    run_app(main)
+
+
+if __name__ == "__main__":
+    run()
