@@ -359,6 +359,13 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=1) + "\n")
     strategy = strategy or make_strategy(config.strategy)
+    logger.info(
+        "%s over %d replica(s) on %s",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        ", ".join(d.name for d in tf.config.list_logical_devices() if "CPU" not in d.name)
+        or "the CPU",
+    )
     run = build(config, strategy)
     checkpoints = Checkpoints(run, workdir, config.keep_checkpoints)
     step = checkpoints.restore()

@@ -34,15 +34,21 @@ HELP_FLAGS = ("-h", "-?", "--help", "--helpshort")
 
 
 def load_tensorflow_for_records() -> None:
-    """Import TensorFlow, for a command that only reads and writes records, without its noise.
+    """Import TensorFlow quietly for a command that only reads and writes records, with
+    GPUs hidden: record I/O needs none, and TensorFlow would take the whole memory of one
+    that a training job beside us is using."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    load_tensorflow()
+
+
+def load_tensorflow() -> None:
+    """Import TensorFlow and let it pick its devices without its start-up noise.
 
     TensorFlow 2.21 writes start-up lines (oneDNN, CPU features, CUDA probing) to file
     descriptor 2 before its logging is configured, whatever TF_CPP_MIN_LOG_LEVEL says, and
     they would bury the command's own output. They are captured while it imports and picks
-    its devices, and replayed if that fails. GPUs are hidden: record I/O needs none, and
-    TensorFlow would take the whole memory of one a training job beside us is using.
+    its devices, and replayed if that fails; commands that train say which devices they use.
     """
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)

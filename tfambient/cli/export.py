@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from tfambient.cli.common import UserError
+from tfambient.cli.common import UserError, load_tensorflow
 from tfambient.cli.common import run as run_app
 
 FLAGS = flags.FLAGS
@@ -27,6 +27,7 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.workdir:
         raise UserError("--workdir is required")
+    load_tensorflow()
     from tfambient import train
 
     try:

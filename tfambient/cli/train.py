@@ -18,8 +18,10 @@ from pathlib import Path
 
 from absl import flags
 
-from tfambient.cli.common import UserError
+from tfambient.cli.common import UserError, load_tensorflow
 from tfambient.cli.common import run as run_app
+
+load_tensorflow()  # the flags are TrainConfig's fields, and train.py needs TensorFlow
 
 FLAGS = flags.FLAGS
 
@@ -40,6 +42,7 @@ HELP = {
     "weight_decay": "AdamW's decoupled weight decay.",
     "clip_norm": "Clip gradients to this global norm; 0: no clipping.",
     "label_smoothing": "Label smoothing of the cross-entropy.",
+    "dropout": "AlexNet's dropout rate before fc6 and fc7.",
     "color_jitter": "Strength of the colour jitter augmentation in [0, 1]; 0: off.",
     "mixed_precision": "'' (float32), mixed_bfloat16, or mixed_float16 (with loss scaling).",
     "jit": "Compile each training step with XLA.",

@@ -1,0 +1,120 @@
+"""tfambient-train and tfambient-export as a user runs them: killed with -9 part-way, the
+same command resumes at the last checkpoint; the exported SavedModel, loaded in a fresh
+process, gives the Keras backbone's features."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from test_train import NUM_TRAIN, NUM_VAL, class_jpeg, write_dataset
+
+import tfambient.models  # noqa: F401  (registers the layers a saved AlexNet needs)
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    jpegs = {i: class_jpeg(i) for i in range(NUM_TRAIN + NUM_VAL)}
+    return write_dataset(tmp_path_factory.mktemp("data"), jpegs)
+
+
+def train_args(data_dir: Path, workdir: Path) -> list[str]:
+    return [
+        str(BIN / "tfambient-train"),
+        f"--flagfile={SMOKE}",
+        f"--data_dir={data_dir}",
+        f"--workdir={workdir}",
+        "--batch_size=8",
+        "--train_steps=40",
+        "--steps_per_loop=5",
+        "--checkpoint_every=10",
+        "--eval_every=20",
+    ]
+
+
+def test_killed_training_resumes_then_exports_a_backbone_that_loads_anywhere(data_dir, tmp_path):
+    workdir = tmp_path / "run"
+    job = subprocess.Popen(train_args(data_dir, workdir), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while tf.train.latest_checkpoint(str(workdir / "ckpt")) is None:
+        assert job.poll() is None and time.monotonic() < deadline, "no checkpoint was saved"
+        time.sleep(0.1)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    assert job.returncode == -signal.SIGKILL, "training ended before it could be killed"
+    saved = int(tf.train.latest_checkpoint(str(workdir / "ckpt")).rsplit("-", 1)[1])
+    assert 10 <= saved < 40
+
+    resumed = subprocess.run(
+        train_args(data_dir, workdir), capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"restored {workdir / 'ckpt' / f'ckpt-{saved}'}" in resumed.stderr
+    assert json.loads((workdir / "result.json").read_text())["final"]["step"] == 40
+    assert "--label=texture_k3" in (workdir / "flags.txt").read_text()
+
+    exported = subprocess.run(
+        [str(BIN / "tfambient-export"), f"--workdir={workdir}", "--checkpoint=30"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    images = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "model = tf.saved_model.load(sys.argv[1])\n"
+        "out = model.serve(tf.constant(np.load(sys.argv[2])))\n"
+        "np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})\n"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(workdir / "export" / "backbone"),
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "served.npz"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    served = np.load(tmp_path / "served.npz")
+    backbone = keras.models.load_model(workdir / "export" / "backbone.keras")
+    features = backbone(images, training=False)
+    assert set(served.files) == set(features)
+    for name in ("pool5", "fc7"):
+        np.testing.assert_allclose(served[name], features[name], atol=1e-5)
+
+
+def test_user_mistakes_give_one_line_and_status_2(tmp_path):
+    result = subprocess.run(
+        [str(BIN / "tfambient-train"), f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "dataset.json not found" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = subprocess.run(
+        [str(BIN / "tfambient-export"), f"--workdir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "not a tfambient-train workdir" in result.stderr
