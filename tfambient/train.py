@@ -258,20 +258,21 @@ class Loop:
         steps = tf.cast(steps, tf.float32)
         return total_loss / steps, total_top1 / steps, waited
 
-    def _eval_batch(self, batch):
-        def step(images, targets):
-            logits = self.run.model(images, training=False)
-            label = self.run.label
-            top5 = _correct(label, targets, logits, min(5, label.size))
-            return (
-                tf.reduce_sum(self.loss(targets, logits)),
-                tf.reduce_sum(_correct(label, targets, logits, 1)),
-                tf.reduce_sum(top5),
-                tf.cast(tf.shape(images)[0], tf.float32),
-            )
+    def _eval_batch(self, images, targets):
+        """Sums of loss, top-1, top-5 and examples over one validation batch.
 
-        sums = self.run.strategy.run(step, args=batch)
-        return [self.run.strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums]
+        Evaluation runs on the chief alone, outside ``strategy.run``: replicas that split a
+        finite validation set get unequal shares, and collective ops would wait forever
+        for the replica that ran out first.
+        """
+        logits = self.run.model(images, training=False)
+        label = self.run.label
+        return (
+            tf.reduce_sum(self.loss(targets, logits)),
+            tf.reduce_sum(_correct(label, targets, logits, 1)),
+            tf.reduce_sum(_correct(label, targets, logits, min(5, label.size))),
+            tf.cast(tf.shape(images)[0], tf.float32),
+        )
 
 
 class Checkpoints:
@@ -305,8 +306,9 @@ class Checkpoints:
         self.best.save(checkpoint_number=step)
 
 
-def datasets(config: TrainConfig, run: _Run):
-    """The distributed training stream and the (finite) validation pass."""
+def datasets(config: TrainConfig, run: _Run, skipped: tf.Variable | None = None):
+    """The distributed training stream and the (finite) validation pass; with
+    --skip_corrupt, ``skipped`` counts the records skipped."""
     augment = data.Augment(image_size=config.image_size, color_jitter=config.color_jitter)
 
     def train_fn(context):
@@ -320,17 +322,7 @@ def datasets(config: TrainConfig, run: _Run):
             seed=config.seed,
             input_context=context,
             skip_corrupt=config.skip_corrupt,
-        )
-
-    def eval_fn(context):
-        return data.pretext_dataset(
-            config.data_dir,
-            "val",
-            run.label,
-            config.batch_size,
-            training=False,
-            augment=augment,
-            input_context=context,
+            skipped=skipped,
         )
 
     train = run.strategy.distribute_datasets_from_function(train_fn)
@@ -338,13 +330,21 @@ def datasets(config: TrainConfig, run: _Run):
         data.shard_files(config.data_dir, "val")
     except ValueError:  # no validation split (--val_fraction=0)
         return train, None
-    return train, run.strategy.distribute_datasets_from_function(eval_fn)
+    val = data.pretext_dataset(
+        config.data_dir,
+        "val",
+        run.label,
+        config.batch_size,
+        training=False,
+        augment=augment,
+    )
+    return train, val
 
 
 def evaluate(loop: Loop, val) -> dict[str, float]:
     sums = [0.0, 0.0, 0.0, 0.0]
-    for batch in val:
-        sums = [a + float(b) for a, b in zip(sums, loop.eval_batch(batch), strict=True)]
+    for images, targets in val:
+        sums = [a + float(b) for a, b in zip(sums, loop.eval_batch(images, targets), strict=True)]
     loss, top1, top5, count = sums
     count = max(count, 1.0)
     return {"eval_loss": loss / count, "eval_top1": top1 / count, "eval_top5": top5 / count}
@@ -367,16 +367,19 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
         or "the CPU",
     )
     run = build(config, strategy)
-    checkpoints = Checkpoints(run, workdir, config.keep_checkpoints)
+    chief = _is_chief(strategy)
+    # Every worker saves (saving may need them all); the others into their own folders.
+    own = workdir if chief else workdir / "workers" / str(strategy.cluster_resolver.task_id)
+    checkpoints = Checkpoints(run, own, config.keep_checkpoints)
     step = checkpoints.restore()
     loop = Loop(run, config)
-    train_data, val = datasets(config, run)
+    skipped = data.skip_counter() if config.skip_corrupt else None
+    train_data, val = datasets(config, run, skipped)
     iterator = iter(train_data)
-    chief = _is_chief(strategy)
     writer = tf.summary.create_file_writer(str(workdir / "tb")) if chief else None
     if chief and step == 0:
         _input_grid(writer, config, run.label)
-    best = math.inf
+    best, history = math.inf, []
     metrics_path = workdir / "metrics.jsonl"
     while step < config.train_steps:
         steps = min(config.steps_per_loop, config.train_steps - step)
@@ -395,22 +398,26 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
             "images_per_s": steps * config.batch_size / seconds,
             "input_wait_fraction": min(1.0, float(waited) / seconds),
         }
-        if val is not None and (step % config.eval_every == 0 or step == config.train_steps):
+        if skipped is not None:
+            record["skipped_records"] = int(skipped.numpy())
+        evaluation_due = step % config.eval_every == 0 or step == config.train_steps
+        if chief and val is not None and evaluation_due:
             record |= evaluate(loop, val)
         if chief:
             _log(writer, metrics_path, record)
             if "eval_loss" in record:
                 _weight_histograms(writer, step, run.model)
+        history.append(record)
         if step % config.checkpoint_every == 0 or step == config.train_steps:
             checkpoints.save(step)
-            if record.get("eval_loss", math.inf) < best:
+            if record.get("eval_loss", math.inf) < best:  # only the chief evaluates
                 best = record["eval_loss"]
                 checkpoints.save_best(step)
-    result = {"config": asdict(config), "final": record if config.train_steps else {}}
+    result = {"config": asdict(config), "final": history[-1] if history else {}}
     if chief:
         export(run.backbone, workdir / "export")
         (workdir / "result.json").write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return result | {"history": history}
 
 
 def _is_chief(strategy: tf.distribute.Strategy) -> bool:

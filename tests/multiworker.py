@@ -1,0 +1,37 @@
+"""Run by test_train.py as one of two worker processes of a MultiWorkerMirroredStrategy
+on 127.0.0.1 (TF_CONFIG must be set before TensorFlow starts): train, and print this
+worker's loss curve as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+data_dir, workdir, index, *ports = sys.argv[1:]
+os.environ["TF_CONFIG"] = json.dumps(
+    {
+        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+        "task": {"type": "worker", "index": int(index)},
+    }
+)
+
+from tfambient import train  # noqa: E402  (after TF_CONFIG is set)
+
+config = train.TrainConfig(
+    data_dir=data_dir,
+    workdir=workdir,
+    arch="alexnet",
+    label="texture_k3",
+    image_size=64,
+    batch_size=8,
+    train_steps=4,
+    steps_per_loop=2,
+    eval_every=4,
+    checkpoint_every=2,
+    learning_rate=1e-4,
+    strategy="auto",  # TF_CONFIG names two workers: multi-worker
+    seed=5,
+)
+result = train.train(config)
+print(json.dumps([record["loss"] for record in result["history"]]))
