@@ -20,16 +20,13 @@ the data set is the caller's job.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -37,6 +34,8 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageOps
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+
+from tfambient.files import write_atomically
 
 PathLike = str | os.PathLike[str]
 
@@ -86,20 +85,6 @@ def _check_finite(chunk: np.ndarray, name: str, first_row: int) -> None:
     if not finite.all():
         row = first_row + int(np.argmin(finite))
         raise ValueError(f"{name} contains NaN or Inf (first at row {row})")
-
-
-def _write_atomically(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Write under a temporary name in the same directory, then rename: never a torn file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,7 +155,7 @@ class Standardizer:
 
 
 def _save_model(path: PathLike, kind: str, arrays: Mapping[str, Any]) -> None:
-    _write_atomically(path, lambda f: np.savez(f, kind=np.str_(kind), **arrays))
+    write_atomically(path, lambda f: np.savez(f, kind=np.str_(kind), **arrays))
 
 
 def _load_model(path: PathLike, kind: str) -> dict[str, np.ndarray]:
@@ -628,7 +613,7 @@ def plot_montage(
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_title(title, fontsize=12)
-    _write_atomically(
+    write_atomically(
         path,
         lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.1),
     )
