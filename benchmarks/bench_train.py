@@ -24,7 +24,7 @@ cores) minus the row above is what that operation costs. read + parse is the dec
 ms/image minus the in-memory decode's.
 
 (b) Training step, images/s, built as tfambient.train builds it (``train.TrainConfig``,
-``train.build``, ``train.Loop``, ``loop.train_loop`` over a distributed dataset of the
+``train.build``, ``train.pretext_loop``, ``loop.train_loop`` over a distributed dataset of the
 default strategy), for AlexNet and ResNet-18 at --batch and --image_size, without and with
 XLA (``jit``):
 
@@ -292,7 +292,7 @@ def step_figures(data_dir: Path, arch: str, jit: bool, args, workdir: Path) -> S
     )
     strategy = tf.distribute.get_strategy()
     run = train.build(config, strategy)
-    loop = train.Loop(run, config)
+    loop = train.pretext_loop(run, config)
     augment = data.Augment(image_size=args.image_size)
 
     def pipeline(context=None):

@@ -5,7 +5,7 @@ As in the TF Model Garden's vision pipelines, reading is split in two:
 * the decoder (`_read`) turns shard files into records, each a JPEG and its label, parsed in
   batches with tf.io.parse_example and checked against the record counts of dataset.json, so
   that a damaged shard is named rather than reported as "corrupted record at 82989";
-* the parser (`_train_image`, `_eval_image`) turns a JPEG into a standardized float32 image:
+* the parser (`train_image`, `eval_image`) turns a JPEG into a standardized float32 image:
   a random crop (decoding only the crop), flip and colour jitter for training, the central
   87.5 % for evaluation (at the stored short side of 256 that is ResNet's "resize to 256,
   centre-crop 224", with no resampling at image_size 224).
@@ -376,7 +376,7 @@ def _color_jitter(image: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Tens
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
-def _train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
+def train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
     """Inception-style random crop of the JPEG, resized, flipped, jittered, standardized."""
     crop_seed, flip_seed, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
@@ -397,7 +397,7 @@ def _train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Te
     return standardize(image)
 
 
-def _eval_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+def eval_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     """The central CENTRE_CROP square of the JPEG, resized and standardized."""
     shape = tf.io.extract_jpeg_shape(encoded)
     short = tf.minimum(shape[0], shape[1])
@@ -459,13 +459,13 @@ def pretext_dataset(
         records = records.shuffle(shuffle_buffer, seed=records_seed)
         randoms = tf.data.Dataset.random(augment_seed, rerandomize_each_iteration=True).batch(2)
         examples = tf.data.Dataset.zip(records, randoms).map(
-            lambda record, seed: (_train_image(record["image"], seed, augment), record["label"]),
+            lambda record, seed: (train_image(record["image"], seed, augment), record["label"]),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=deterministic,
         )
     else:
         examples = records.map(
-            lambda record: (_eval_image(record["image"], augment.image_size), record["label"]),
+            lambda record: (eval_image(record["image"], augment.image_size), record["label"]),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=deterministic,
         )

@@ -15,6 +15,7 @@ export/ (the backbone as a SavedModel and a .keras file).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -193,27 +194,42 @@ def _correct(label: data.LabelSpec, targets, logits, k: int):
 
 
 class Loop:
-    """The compiled train and eval functions of one run."""
+    """The compiled training loop of any model: ``steps`` steps of ``strategy.run`` inside one
+    ``tf.function``, for pretext training and VOC fine-tuning alike.
 
-    def __init__(self, run: _Run, config: TrainConfig):
-        self.run, self.config = run, config
-        self.loss = per_example_loss(run.label, config.label_smoothing)
-        step = tf.function(self._train_step, jit_compile=config.jit)
-        self._step = step
+    ``loss(targets, logits)`` gives per-example losses, averaged over the global batch so that
+    replicas sum to the batch mean; ``score(targets, logits)`` a per-example accuracy.
+    """
+
+    def __init__(
+        self,
+        strategy: tf.distribute.Strategy,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        loss,
+        score,
+        *,
+        global_batch_size: int,
+        clip_norm: float,
+        jit: bool,
+    ):
+        self.strategy, self.model, self.optimizer = strategy, model, optimizer
+        self.loss, self.score = loss, score
+        self.global_batch_size, self.clip_norm = global_batch_size, clip_norm
+        self._step = tf.function(self._train_step, jit_compile=jit)
         self.train_loop = tf.function(self._train_loop)
-        self.eval_batch = tf.function(self._eval_batch)
 
     def _train_step(self, images, targets):
-        run, batch = self.run, self.config.batch_size
+        batch = self.global_batch_size
         with tf.GradientTape() as tape:
-            logits = run.model(images, training=True)
+            logits = self.model(images, training=True)
             loss = tf.nn.compute_average_loss(self.loss(targets, logits), global_batch_size=batch)
-            scaled = run.optimizer.scale_loss(loss)
-        variables = run.model.trainable_variables
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.model.trainable_variables
         grads = self._clipped(tape.gradient(scaled, variables))
-        run.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        top1 = tf.reduce_sum(_correct(run.label, targets, logits, 1)) / batch
-        return loss, top1
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        score = tf.reduce_sum(self.score(targets, logits)) / batch
+        return loss, score
 
     def _clipped(self, grads):
         """Gradients clipped to the global norm of the whole batch's gradient.
@@ -223,27 +239,27 @@ class Loop:
         shared out again for the optimizer's own sum across replicas. Under several
         replicas that costs one more all-reduce; without clipping, none.
         """
-        if not self.config.clip_norm:
+        if not self.clip_norm:
             return grads
         context = tf.distribute.get_replica_context()
         if context.num_replicas_in_sync > 1:
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        optimizer = self.run.optimizer
+        optimizer = self.optimizer
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             # Clip what the step will apply, not the scaled gradient.
             scale = optimizer.dynamic_scale
             grads = [g / scale for g in grads]
-            grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
+            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
             grads = [g * scale for g in grads]
         else:
-            grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
+            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
         return [g / context.num_replicas_in_sync for g in grads]
 
     def _train_loop(self, iterator, steps):
-        """``steps`` steps: the mean loss and top-1 of the global batches, and the seconds
+        """``steps`` steps: the mean loss and score of the global batches, and the seconds
         spent waiting for input (from the end of one step to its next batch's arrival)."""
-        strategy = self.run.strategy
-        total_loss, total_top1 = tf.constant(0.0), tf.constant(0.0)
+        strategy = self.strategy
+        total_loss, total_score = tf.constant(0.0), tf.constant(0.0)
         waited = tf.constant(0.0, tf.float64)
         for _ in tf.range(steps):
             with tf.control_dependencies([total_loss]):
@@ -252,34 +268,55 @@ class Loop:
                 images, targets = next(iterator)
             with tf.control_dependencies(strategy.experimental_local_results(images)):
                 waited += tf.timestamp() - asked
-            loss, top1 = strategy.run(self._step, args=(images, targets))
+            loss, score = strategy.run(self._step, args=(images, targets))
             total_loss += strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-            total_top1 += strategy.reduce(tf.distribute.ReduceOp.SUM, top1, axis=None)
+            total_score += strategy.reduce(tf.distribute.ReduceOp.SUM, score, axis=None)
         steps = tf.cast(steps, tf.float32)
-        return total_loss / steps, total_top1 / steps, waited
+        return total_loss / steps, total_score / steps, waited
 
-    def _eval_batch(self, images, targets):
-        """Sums of loss, top-1, top-5 and examples over one validation batch.
 
-        Evaluation runs on the chief alone, outside ``strategy.run``: replicas that split a
-        finite validation set get unequal shares, and collective ops would wait forever
-        for the replica that ran out first.
-        """
-        logits = self.run.model(images, training=False)
-        label = self.run.label
+def pretext_loop(run: _Run, config: TrainConfig) -> Loop:
+    """The loop of a pretext run: its loss, top-1 as the score."""
+    return Loop(
+        run.strategy,
+        run.model,
+        run.optimizer,
+        per_example_loss(run.label, config.label_smoothing),
+        functools.partial(_correct, run.label, k=1),
+        global_batch_size=config.batch_size,
+        clip_norm=config.clip_norm,
+        jit=config.jit,
+    )
+
+
+def pretext_eval_batch(run: _Run, loss):
+    """A compiled function: sums of loss, top-1, top-5 and examples over one validation batch.
+
+    Evaluation runs on the chief alone, outside ``strategy.run``: replicas that split a
+    finite validation set get unequal shares, and collective ops would wait forever
+    for the replica that ran out first.
+    """
+    label = run.label
+
+    def eval_batch(images, targets):
+        logits = run.model(images, training=False)
         return (
-            tf.reduce_sum(self.loss(targets, logits)),
+            tf.reduce_sum(loss(targets, logits)),
             tf.reduce_sum(_correct(label, targets, logits, 1)),
             tf.reduce_sum(_correct(label, targets, logits, min(5, label.size))),
             tf.cast(tf.shape(images)[0], tf.float32),
         )
 
+    return tf.function(eval_batch)
+
 
 class Checkpoints:
     """The last ``keep`` checkpoints and the best by validation loss, both resumable."""
 
-    def __init__(self, run: _Run, workdir: Path, keep: int):
-        self.checkpoint = tf.train.Checkpoint(model=run.model, optimizer=run.optimizer)
+    def __init__(
+        self, model: keras.Model, optimizer: keras.optimizers.Optimizer, workdir: Path, keep: int
+    ):
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
         self.last = tf.train.CheckpointManager(self.checkpoint, workdir / "ckpt", keep)
         self.best = tf.train.CheckpointManager(
             self.checkpoint, workdir / "ckpt" / "best", 1, checkpoint_name="best"
@@ -341,10 +378,10 @@ def datasets(config: TrainConfig, run: _Run, skipped: tf.Variable | None = None)
     return train, val
 
 
-def evaluate(loop: Loop, val) -> dict[str, float]:
+def evaluate(eval_batch, val) -> dict[str, float]:
     sums = [0.0, 0.0, 0.0, 0.0]
     for images, targets in val:
-        sums = [a + float(b) for a, b in zip(sums, loop.eval_batch(images, targets), strict=True)]
+        sums = [a + float(b) for a, b in zip(sums, eval_batch(images, targets), strict=True)]
     loss, top1, top5, count = sums
     count = max(count, 1.0)
     return {"eval_loss": loss / count, "eval_top1": top1 / count, "eval_top5": top5 / count}
@@ -367,12 +404,13 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
         or "the CPU",
     )
     run = build(config, strategy)
-    chief = _is_chief(strategy)
-    # Every worker saves (saving may need them all); the others into their own folders.
-    own = workdir if chief else workdir / "workers" / str(strategy.cluster_resolver.task_id)
-    checkpoints = Checkpoints(run, own, config.keep_checkpoints)
+    chief = is_chief(strategy)
+    checkpoints = Checkpoints(
+        run.model, run.optimizer, own_dir(strategy, workdir), config.keep_checkpoints
+    )
     step = checkpoints.restore()
-    loop = Loop(run, config)
+    loop = pretext_loop(run, config)
+    eval_batch = pretext_eval_batch(run, loop.loss)
     skipped = data.skip_counter() if config.skip_corrupt else None
     train_data, val = datasets(config, run, skipped)
     iterator = iter(train_data)
@@ -402,9 +440,9 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
             record["skipped_records"] = int(skipped.numpy())
         evaluation_due = step % config.eval_every == 0 or step == config.train_steps
         if chief and val is not None and evaluation_due:
-            record |= evaluate(loop, val)
+            record |= evaluate(eval_batch, val)
         if chief:
-            _log(writer, metrics_path, record)
+            log_record(writer, metrics_path, record)
             if "eval_loss" in record:
                 _weight_histograms(writer, step, run.model)
         history.append(record)
@@ -420,12 +458,21 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
     return result | {"history": history}
 
 
-def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     return resolver is None or resolver.task_id in (0, None)
 
 
-def _log(writer, metrics_path: Path, record: dict) -> None:
+def own_dir(strategy: tf.distribute.Strategy, workdir: Path) -> Path:
+    """Where this worker checkpoints: every worker saves (saving may need them all), the
+    chief into the workdir, the others into workers/<task id>/."""
+    if is_chief(strategy):
+        return workdir
+    return workdir / "workers" / str(strategy.cluster_resolver.task_id)
+
+
+def log_record(writer, metrics_path: Path, record: dict) -> None:
+    """One log line, one JSON line of metrics.jsonl, and a TensorBoard scalar per figure."""
     logger.info("%s", "  ".join(f"{k} {v:.4g}" for k, v in record.items()))
     with open(metrics_path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -479,7 +526,8 @@ def export_checkpoint(workdir: Path, number: int | None = None) -> Path:
         raise ValueError(f"{path} not found: not a tfambient-train workdir")
     config = TrainConfig(**json.loads(path.read_text()))
     run = build(config, tf.distribute.get_strategy())
-    step = Checkpoints(run, Path(workdir), config.keep_checkpoints).restore(number)
+    checkpoints = Checkpoints(run.model, run.optimizer, Path(workdir), config.keep_checkpoints)
+    step = checkpoints.restore(number)
     if not step:
         raise ValueError(f"{workdir} has no checkpoint yet")
     export(run.backbone, Path(workdir) / "export")

@@ -6,6 +6,7 @@ on stderr naming the problem and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -88,6 +89,28 @@ def _flags_parser(module_names: Sequence[str]) -> Callable[[Sequence[str]], list
             raise  # unreachable: fail exits
 
     return parse
+
+
+def define_dataclass_flags(cls, helps: dict[str, str], module: str) -> None:
+    """One flag per field of the dataclass ``cls``: its name, its default's type (str for a
+    required field) and the help in ``helps``, so a config and its command cannot drift.
+    The flags are listed by --help as ``module``'s (absl credits the defining module)."""
+    defines = {
+        bool: flags.DEFINE_bool,
+        int: flags.DEFINE_integer,
+        float: flags.DEFINE_float,
+        str: flags.DEFINE_string,
+    }
+    for field in dataclasses.fields(cls):
+        default = None if field.default is dataclasses.MISSING else field.default
+        kind = type(default) if default is not None else str
+        defines[kind](field.name, default, helps[field.name])
+        flags.FLAGS.register_flag_by_module(module, flags.FLAGS[field.name])
+
+
+def dataclass_from_flags(cls):
+    """The dataclass ``cls`` built from the flags of :func:`define_dataclass_flags`."""
+    return cls(**{f.name: getattr(flags.FLAGS, f.name) for f in dataclasses.fields(cls)})
 
 
 def run(main: Callable[[list[str]], int | None], flag_modules: Sequence[str] = ()) -> None:

@@ -12,13 +12,17 @@ exported to WORKDIR/export/backbone (SavedModel) and WORKDIR/export/backbone.ker
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 from absl import flags
 
-from tfambient.cli.common import UserError, load_tensorflow
+from tfambient.cli.common import (
+    UserError,
+    dataclass_from_flags,
+    define_dataclass_flags,
+    load_tensorflow,
+)
 from tfambient.cli.common import run as run_app
 
 load_tensorflow()  # the flags are TrainConfig's fields, and train.py needs TensorFlow
@@ -58,16 +62,7 @@ HELP = {
 def _define_flags() -> None:
     from tfambient.train import TrainConfig
 
-    defines = {
-        bool: flags.DEFINE_bool,
-        int: flags.DEFINE_integer,
-        float: flags.DEFINE_float,
-        str: flags.DEFINE_string,
-    }
-    for field in dataclasses.fields(TrainConfig):
-        default = None if field.default is dataclasses.MISSING else field.default
-        kind = type(default) if default is not None else str
-        defines[kind](field.name, default, HELP[field.name])
+    define_dataclass_flags(TrainConfig, HELP, __name__)
 
 
 _define_flags()
@@ -85,9 +80,7 @@ def main(argv: list[str]) -> None:
 
     logging.getLogger().setLevel(logging.INFO)
     try:
-        config = train.TrainConfig(
-            **{f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(train.TrainConfig)}
-        )
+        config = dataclass_from_flags(train.TrainConfig)
         workdir = Path(config.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "flags.txt").write_text(FLAGS.flags_into_string())
