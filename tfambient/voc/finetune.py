@@ -1,0 +1,489 @@
+"""PASCAL VOC 2007 transfer: fine-tune a backbone on the 20-class task, or probe it with SVMs.
+
+The protocol of the self-supervised literature (shared spec voc07.md), every number a field
+of :class:`VocConfig`:
+
+* ``head``: the convolutional layers and their BatchNorm statistics frozen; AlexNet's fc6 and
+  fc7 trained from the backbone's weights, fc8 new (ResNet-18: only the new linear layer on
+  the pooled features). ``all``: every layer trained.
+* sigmoid cross-entropy per class with the ignored (difficult-only) targets masked out; SGD
+  with momentum, weight decay, a learning rate halved every ``halve_every`` steps, global-norm
+  clipping; random crops covering 10-50 % of the image, flipped; at test time the scores of
+  ``test_crops`` such crops averaged.
+* ``svm``: L2-normalized frozen features of ``layer`` (central crop), one LinearSVC per class,
+  its cost picked by cross-validated AP on the training split.
+
+Training runs the loop of :mod:`tfambient.train` under any tf.distribute strategy, resumes from
+WORKDIR/ckpt, and logs to WORKDIR/tb and WORKDIR/metrics.jsonl. The result is
+WORKDIR/metrics.json (both mAPs, per-class APs, settings, the pretext run's config),
+WORKDIR/ap_table.{md,csv,json} and the fine-tuned model WORKDIR/model.keras.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from tfambient import data, models, train
+from tfambient.files import write_text_atomically
+from tfambient.voc import CLASSES
+from tfambient.voc.dataset import VocSplit, read_split, read_tfds
+from tfambient.voc.metrics import APResult, class_aps
+
+logger = logging.getLogger(__name__)
+
+MODES = ("head", "all", "svm")
+# The spec's defaults that differ between the modes: (learning rate, halving period).
+PROTOCOL = {"head": (0.003, 5_000), "all": (0.001, 10_000)}
+SHUFFLE_BUFFER = 1024
+_RESCALE_IMAGES = 64
+
+
+@dataclass(frozen=True)
+class VocConfig:
+    """Everything that decides a transfer run; recorded in WORKDIR/config.json."""
+
+    workdir: str
+    voc_dir: str = ""
+    tfds_dir: str = ""  # read TFDS voc/2007 from here instead of a VOCdevkit
+    backbone: str = "random"
+    arch: str = ""  # "": the backbone's own (alexnet for random)
+    mode: str = "head"
+    train_split: str = "trainval"
+    test_split: str = "test"
+    image_size: int = 224
+    batch_size: int = 16
+    train_steps: int = 80_000
+    learning_rate: float = 0.0  # 0: the mode's protocol value
+    halve_every: int = 0  # 0: the mode's protocol value
+    momentum: float = 0.9
+    weight_decay: float = 1e-6
+    clip_norm: float = 10.0
+    crop_area_min: float = 0.1
+    crop_area_max: float = 0.5
+    test_crops: int = 10
+    rescale: bool = False
+    layer: str = ""  # svm: the feature probed; "": fc7 (AlexNet) or pool (ResNet-18)
+    svm_costs: str = "0.01,0.1,1,10,100"
+    svm_folds: int = 3
+    strategy: str = "auto"
+    steps_per_loop: int = 100
+    checkpoint_every: int = 1000
+    jit: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if bool(self.voc_dir) == bool(self.tfds_dir):
+            raise ValueError("give exactly one of --voc_dir and --tfds_dir")
+        if self.arch and self.arch not in models.BACKBONES:
+            raise ValueError(f"unknown --arch {self.arch}; known: {', '.join(models.BACKBONES)}")
+        if not 0 < self.crop_area_min <= self.crop_area_max <= 1:
+            raise ValueError("need 0 < --crop_area_min <= --crop_area_max <= 1")
+        for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1")
+        if self.test_crops < 1 or self.svm_folds < 2:
+            raise ValueError("--test_crops must be >= 1 and --svm_folds >= 2")
+        self.costs()  # parse now, so a typo fails before any work
+
+    @property
+    def learning_rate_used(self) -> float:
+        return self.learning_rate or PROTOCOL[self.mode][0]
+
+    @property
+    def halve_every_used(self) -> int:
+        return self.halve_every or PROTOCOL[self.mode][1]
+
+    def settings(self) -> dict:
+        """The fields, with the mode's protocol values in place of 0 ("the default")."""
+        fields = asdict(self)
+        if self.mode in PROTOCOL:
+            fields |= {"learning_rate": self.learning_rate_used}
+            fields |= {"halve_every": self.halve_every_used}
+        return fields
+
+    def costs(self) -> list[float]:
+        try:
+            costs = [float(c) for c in self.svm_costs.split(",")]
+        except ValueError:
+            raise ValueError(f"--svm_costs must be numbers, got {self.svm_costs!r}") from None
+        if not costs or min(costs) <= 0:
+            raise ValueError(f"--svm_costs must be positive, got {self.svm_costs!r}")
+        return costs
+
+
+# ---------------------------------------------------------------------------- backbones
+
+
+def backbone_file(spec: str) -> Path:
+    """The .keras backbone named by a tfambient-train workdir, its export dir or the file."""
+    path = Path(spec)
+    for candidate in (path / "export" / "backbone.keras", path / "backbone.keras", path):
+        if candidate.is_file() and candidate.suffix == ".keras":
+            return candidate
+    if (path / "saved_model.pb").is_file():
+        raise ValueError(
+            f"{path} is a SavedModel, which serves features but cannot be fine-tuned; "
+            f"give the backbone.keras beside it"
+        )
+    raise ValueError(
+        f"no backbone at {path}: give 'random', a tfambient-train workdir, its export/ "
+        f"directory or a .keras file"
+    )
+
+
+def pretext_config(backbone: Path) -> dict | None:
+    """The config.json of the run that exported ``backbone`` (WORKDIR/export/backbone.keras)."""
+    path = backbone.parent.parent / train.CONFIG_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def load_backbone(config: VocConfig) -> tuple[keras.Model, dict | None]:
+    """The backbone at the fine-tuning input size, and the pretext config it came from.
+
+    A saved backbone's Input has its training size; the weights do not depend on it (adaptive
+    or global pooling before the fc layers), so they are copied into a backbone built at
+    ``image_size``.
+    """
+    keras.utils.set_random_seed(config.seed)
+    shape = (config.image_size, config.image_size, 3)
+    if config.backbone == "random":
+        return models.build_backbone(config.arch or "alexnet", input_shape=shape), None
+    path = backbone_file(config.backbone)
+    saved = keras.models.load_model(path, compile=False)
+    if saved.name not in models.BACKBONES:
+        raise ValueError(f"{path} holds a {saved.name!r}, not one of {', '.join(models.BACKBONES)}")
+    if config.arch and config.arch != saved.name:
+        raise ValueError(f"--arch {config.arch} but {path} holds a {saved.name}")
+    backbone = models.build_backbone(saved.name, input_shape=shape)
+    backbone.set_weights(saved.get_weights())
+    return backbone, pretext_config(path)
+
+
+def freeze(backbone: keras.Model, mode: str) -> None:
+    """head: only the fc layers (AlexNet's fc6, fc7) train; convs and BatchNorm (which then
+    runs in inference mode, its statistics fixed) are frozen. all: everything trains."""
+    for layer in backbone.layers:
+        layer.trainable = mode == "all" or isinstance(layer, keras.layers.Dense)
+
+
+def rescale(backbone: keras.Model, images: tf.Tensor) -> None:
+    """Krähenbühl et al.'s data-dependent rescaling (its within-layer step), for pretrained
+    layers whose scales differ wildly: layer by layer, in order, each unit of every conv and
+    fc layer without BatchNorm is scaled so its pre-activation on ``images`` has unit std.
+    The scaling is positive, so a first-layer unit keeps its responses up to a factor; deeper
+    units see rescaled inputs, so the network changes, and fine-tuning starts from layers whose
+    outputs all have the same scale (and so learn at similar rates under one learning rate).
+    """
+    layers = [
+        layer
+        for layer in backbone.layers
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense) and layer.use_bias
+    ]
+    for layer in layers:
+        outputs = keras.Model(backbone.inputs, layer.output)(images, training=False)
+        axes = tuple(range(len(outputs.shape) - 1))
+        std = tf.math.reduce_std(tf.cast(outputs, tf.float32), axis=axes).numpy()
+        scale = 1.0 / np.where(std > 1e-8, std, 1.0)
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel * scale, bias * scale])
+    logger.info("rescaled %d layers on %d images", len(layers), images.shape[0])
+
+
+def voc_model(backbone: keras.Model, image_size: int) -> keras.Model:
+    """images -> 20 logits: a new fc8 on fc7 (AlexNet) or on the pooled features (ResNet)."""
+    images = keras.Input((image_size, image_size, 3), name="images")
+    features = backbone(images)[train.DEFAULT_FEATURE[backbone.name]]
+    logits = models.bits_head(features, len(CLASSES), name="fc8")
+    return keras.Model(images, logits, name=f"{backbone.name}_voc")
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def read_source(config: VocConfig, split: str) -> VocSplit:
+    """A split of the VOCdevkit, or of TFDS voc/2007; its problems are logged."""
+    voc = read_split(config.voc_dir, split) if config.voc_dir else read_tfds(config.tfds_dir, split)
+    if voc.problems:
+        reasons: dict[str, int] = {}
+        for problem in voc.problems:
+            reasons[problem.reason] = reasons.get(problem.reason, 0) + 1
+        summary = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        logger.warning("%s: %d images, problems: %s", split, len(voc), summary)
+    return voc
+
+
+def write_problems(path: Path, splits: list[VocSplit]) -> None:
+    """Every problem of the splits read, one CSV line each (image id, reason, detail)."""
+    lines = ["image_id,reason,detail"] + [
+        f'{p.image_id},{p.reason},"{p.detail.replace(chr(34), chr(39))}"'
+        for split in splits
+        for p in split.problems
+    ]
+    write_text_atomically(path, "\n".join(lines) + "\n")
+
+
+def _augment(config: VocConfig) -> data.Augment:
+    return data.Augment(
+        image_size=config.image_size,
+        area_range=(config.crop_area_min, config.crop_area_max),
+        aspect_range=(3 / 4, 4 / 3),
+    )
+
+
+def train_dataset(
+    voc: VocSplit, config: VocConfig, input_context: tf.distribute.InputContext | None = None
+) -> tf.data.Dataset:
+    """Endless batches of (random crop, flipped, standardized; targets int8 (20,))."""
+    examples = voc.dataset()
+    if input_context and input_context.num_input_pipelines > 1:
+        examples = examples.shard(
+            input_context.num_input_pipelines, input_context.input_pipeline_id
+        )
+    pipeline = input_context.input_pipeline_id if input_context else 0
+    examples = examples.shuffle(SHUFFLE_BUFFER, seed=config.seed + pipeline).repeat()
+    randoms = tf.data.Dataset.random(config.seed + pipeline, rerandomize_each_iteration=True)
+    augment = _augment(config)
+    crops = tf.data.Dataset.zip(examples, randoms.batch(2)).map(
+        lambda example, seed: (data.train_image(example[0], seed, augment), example[1]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    batch = (
+        input_context.get_per_replica_batch_size(config.batch_size)
+        if input_context
+        else config.batch_size
+    )
+    return crops.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def test_dataset(voc: VocSplit, config: VocConfig, batch: int) -> tf.data.Dataset:
+    """Batches of (images, test_crops, S, S, 3): the same random crops (and flips) as in
+    training, seeded per image so that a test is repeatable; one crop is the central one."""
+    augment = _augment(config)
+
+    def crops(index, encoded):
+        if config.test_crops == 1:
+            return data.eval_image(encoded, config.image_size)[None]
+        seeds = tf.random.experimental.stateless_split(
+            tf.stack([tf.cast(config.seed, tf.int64), index]), config.test_crops
+        )
+        return tf.stack([data.train_image(encoded, seed, augment) for seed in tf.unstack(seeds)])
+
+    images = (
+        voc.dataset()
+        .enumerate()
+        .map(lambda index, example: crops(index, example[0]), num_parallel_calls=tf.data.AUTOTUNE)
+    )
+    return images.batch(batch).prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------------------- fine-tuning
+
+
+def masked_sigmoid_loss(targets, logits):
+    """Per image: the sum over classes of sigmoid cross-entropy, ignored (0) targets out."""
+    labels = tf.cast(targets > 0, tf.float32)
+    known = tf.cast(targets != 0, tf.float32)
+    losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+    return tf.reduce_sum(losses * known, axis=-1)
+
+
+def masked_accuracy(targets, logits):
+    """Per image: the fraction of its known targets whose sign the logits get right."""
+    known = tf.cast(targets != 0, tf.float32)
+    right = tf.cast((logits > 0) == (targets > 0), tf.float32) * known
+    return tf.reduce_sum(right, axis=-1) / tf.maximum(tf.reduce_sum(known, axis=-1), 1.0)
+
+
+def test_scores(model: keras.Model, voc: VocSplit, config: VocConfig) -> np.ndarray:
+    """(n, 20) sigmoid scores, averaged over each image's test crops."""
+
+    @tf.function
+    def score(crops):
+        shape = tf.shape(crops)
+        flat = tf.reshape(crops, tf.concat([[-1], shape[2:]], axis=0))
+        probabilities = tf.sigmoid(model(flat, training=False))
+        return tf.reduce_mean(tf.reshape(probabilities, [shape[0], shape[1], -1]), axis=1)
+
+    batch = max(1, 64 // config.test_crops)
+    batches = test_dataset(voc, config, batch)
+    total = math.ceil(len(voc) / batch)
+    scores = [score(crops).numpy() for crops in tqdm(batches, total=total, desc="test crops")]
+    return np.concatenate(scores) if scores else np.zeros((0, len(CLASSES)), np.float32)
+
+
+def finetune(
+    model: keras.Model,
+    voc: VocSplit,
+    config: VocConfig,
+    strategy: tf.distribute.Strategy,
+    workdir: Path,
+) -> None:
+    """Train ``model`` (built under ``strategy``) to ``train_steps``, resuming from and saving
+    to WORKDIR/ckpt, logging to metrics.jsonl and TensorBoard."""
+    with strategy.scope():
+        optimizer = keras.optimizers.SGD(
+            learning_rate=keras.optimizers.schedules.ExponentialDecay(
+                config.learning_rate_used, config.halve_every_used, 0.5, staircase=True
+            ),
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        optimizer.build(model.trainable_variables)
+    loop = train.Loop(
+        strategy,
+        model,
+        optimizer,
+        masked_sigmoid_loss,
+        masked_accuracy,
+        global_batch_size=config.batch_size,
+        clip_norm=config.clip_norm,
+        jit=config.jit,
+    )
+    checkpoints = train.Checkpoints(model, optimizer, train.own_dir(strategy, workdir), 2)
+    step = checkpoints.restore()
+    stream = strategy.distribute_datasets_from_function(
+        lambda context: train_dataset(voc, config, context)
+    )
+    iterator = iter(stream)
+    chief = train.is_chief(strategy)
+    writer = tf.summary.create_file_writer(str(workdir / "tb")) if chief else None
+    while step < config.train_steps:
+        steps = min(config.steps_per_loop, config.train_steps - step)
+        start = time.perf_counter()
+        loss, accuracy, waited = loop.train_loop(iterator, tf.constant(steps))
+        loss, seconds = float(loss), time.perf_counter() - start
+        step += steps
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the loss is {loss} at step {step}")
+        record = {
+            "step": step,
+            "loss": loss,
+            "accuracy": float(accuracy),
+            "learning_rate": float(optimizer.learning_rate),
+            "images_per_s": steps * config.batch_size / seconds,
+            "input_wait_fraction": min(1.0, float(waited) / seconds),
+        }
+        if chief:
+            train.log_record(writer, workdir / "metrics.jsonl", record)
+        if step % config.checkpoint_every == 0 or step == config.train_steps:
+            checkpoints.save(step)
+
+
+# ---------------------------------------------------------------------------- linear probe
+
+
+def features(backbone: keras.Model, layer: str, voc: VocSplit, config: VocConfig) -> np.ndarray:
+    """(n, d) L2-normalized features of ``layer`` on each image's central crop, flattened."""
+    if layer not in backbone.output:
+        raise ValueError(
+            f"{backbone.name} has no layer {layer!r}; it has {sorted(backbone.output)}"
+        )
+
+    @tf.function
+    def embed(images):
+        flat = tf.reshape(backbone(images, training=False)[layer], [tf.shape(images)[0], -1])
+        return tf.math.l2_normalize(tf.cast(flat, tf.float32), axis=-1)
+
+    images = voc.dataset().map(
+        lambda encoded, _: data.eval_image(encoded, config.image_size),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    batches = images.batch(32).prefetch(tf.data.AUTOTUNE)
+    total = math.ceil(len(voc) / 32)
+    out = [embed(b).numpy() for b in tqdm(batches, total=total, desc=f"{layer} features")]
+    return np.concatenate(out)
+
+
+def svm_scores(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, config: VocConfig
+) -> tuple[np.ndarray, list[float | None]]:
+    """Per class, a LinearSVC (squared hinge, positives weighted 2:1) on the known targets,
+    its cost chosen by ``svm_folds``-fold cross-validated AP: test decision values (n, 20)
+    and the costs chosen (None where a class has too few positives to cross-validate)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.svm import LinearSVC
+
+    scores = np.full((len(test_x), len(CLASSES)), np.nan, np.float32)
+    chosen: list[float | None] = []
+    for c in tqdm(range(len(CLASSES)), desc="SVMs"):
+        known = train_y[:, c] != 0
+        x, y = train_x[known], train_y[known, c]
+        positives, negatives = int((y > 0).sum()), int((y < 0).sum())
+        if min(positives, negatives) < config.svm_folds:
+            chosen.append(None)
+            continue
+        svm = LinearSVC(class_weight={1: 2, -1: 1}, loss="squared_hinge", max_iter=10_000)
+        folds = StratifiedKFold(config.svm_folds, shuffle=True, random_state=config.seed)
+        search = GridSearchCV(svm, {"C": config.costs()}, scoring="average_precision", cv=folds)
+        search.fit(x, y)
+        scores[:, c] = search.decision_function(test_x)
+        chosen.append(float(search.best_params_["C"]))
+    return np.nan_to_num(scores, nan=0.0), chosen
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
+    """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json."""
+    workdir = Path(config.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(workdir / train.CONFIG_FILE, json.dumps(asdict(config), indent=1) + "\n")
+    strategy = strategy or train.make_strategy(config.strategy)
+    train_voc = read_source(config, config.train_split)
+    test_voc = read_source(config, config.test_split)
+    write_problems(workdir / "problems.csv", [train_voc, test_voc])
+    with strategy.scope():
+        backbone, pretext = load_backbone(config)
+    if config.rescale and not tf.train.latest_checkpoint(workdir / "ckpt"):
+        sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)
+        rescale(backbone, next(iter(sample))[0])
+    extra = {}
+    if config.mode == "svm":
+        layer = config.layer or train.DEFAULT_FEATURE[backbone.name]
+        x_train = features(backbone, layer, train_voc, config)
+        x_test = features(backbone, layer, test_voc, config)
+        scores, costs = svm_scores(x_train, train_voc.targets, x_test, config)
+        extra = {"layer": layer, "svm_costs_chosen": dict(zip(CLASSES, costs, strict=True))}
+    else:
+        freeze(backbone, config.mode)
+        with strategy.scope():
+            model = voc_model(backbone, config.image_size)
+        finetune(model, train_voc, config, strategy, workdir)
+        scores = test_scores(model, test_voc, config)
+        if train.is_chief(strategy):
+            model.save(workdir / "model.keras")
+    result = class_aps(scores, test_voc.targets)
+    metrics = describe_result(config, backbone.name, pretext, result, len(test_voc)) | extra
+    if train.is_chief(strategy):
+        result.write(workdir)
+        write_text_atomically(workdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+def describe_result(
+    config: VocConfig, arch: str, pretext: dict | None, result: APResult, images: int
+) -> dict:
+    """metrics.json: what was measured, on what, and how."""
+    return {
+        "mode": config.mode,
+        "arch": arch,
+        "backbone": config.backbone,
+        "pretext": pretext,
+        **result.to_dict(),
+        "settings": config.settings(),
+        "split": config.test_split,
+        "images": images,
+    }
