@@ -34,6 +34,21 @@ def build_backbone(arch: str, **kwargs) -> keras.Model:
     return builder(**kwargs)
 
 
+def load_backbone(path, input_shape=(None, None, 3)) -> keras.Model:
+    """A saved backbone (.keras) rebuilt to take ``input_shape``.
+
+    The file keeps its training crop size as its input shape; the weights do not depend on it
+    (adaptive or global pooling comes before any dense layer), so the same architecture built
+    at another size takes them as they are.
+    """
+    saved = keras.models.load_model(path, compile=False)
+    if saved.name not in BACKBONES:
+        raise ValueError(f"{path} holds a {saved.name!r}, not one of {', '.join(BACKBONES)}")
+    backbone = build_backbone(saved.name, input_shape=tuple(input_shape))
+    backbone.set_weights(saved.get_weights())
+    return backbone
+
+
 __all__ = [
     "BACKBONES",
     "AdaptiveAveragePooling2D",
@@ -41,6 +56,7 @@ __all__ = [
     "bits_head",
     "build_backbone",
     "classifier_head",
+    "load_backbone",
     "pretext_model",
     "resnet18",
 ]

@@ -150,24 +150,15 @@ def pretext_config(backbone: Path) -> dict | None:
 
 
 def load_backbone(config: VocConfig) -> tuple[keras.Model, dict | None]:
-    """The backbone at the fine-tuning input size, and the pretext config it came from.
-
-    A saved backbone's Input has its training size; the weights do not depend on it (adaptive
-    or global pooling before the fc layers), so they are copied into a backbone built at
-    ``image_size``.
-    """
+    """The backbone at the fine-tuning input size, and the pretext config it came from."""
     keras.utils.set_random_seed(config.seed)
     shape = (config.image_size, config.image_size, 3)
     if config.backbone == "random":
         return models.build_backbone(config.arch or "alexnet", input_shape=shape), None
     path = backbone_file(config.backbone)
-    saved = keras.models.load_model(path, compile=False)
-    if saved.name not in models.BACKBONES:
-        raise ValueError(f"{path} holds a {saved.name!r}, not one of {', '.join(models.BACKBONES)}")
-    if config.arch and config.arch != saved.name:
-        raise ValueError(f"--arch {config.arch} but {path} holds a {saved.name}")
-    backbone = models.build_backbone(saved.name, input_shape=shape)
-    backbone.set_weights(saved.get_weights())
+    backbone = models.load_backbone(path, shape)
+    if config.arch and config.arch != backbone.name:
+        raise ValueError(f"--arch {config.arch} but {path} holds a {backbone.name}")
     return backbone, pretext_config(path)
 
 
