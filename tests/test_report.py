@@ -218,7 +218,12 @@ def test_conv_units_respond_by_their_spatial_maximum_and_the_most_selective_come
     responses = visualize.unit_responses(features)
     np.testing.assert_array_equal(responses[:, 1], [0, 0, 5, 0])
     np.testing.assert_allclose(visualize.selectivity(responses), [1.0, 4.0, 0.0])
-    np.testing.assert_array_equal(visualize.selective_units(responses, 2), [1, 0])
+    np.testing.assert_array_equal(visualize.selective_units(responses, 2, min_active=1), [1, 0])
+    # Shown two frames per unit, a unit that fires on one frame is not worth a row.
+    np.testing.assert_array_equal(visualize.selective_units(responses, 2, min_active=2), [0, 1])
+    features[1, 0, 0, 2], features[3, 2, 2, 2] = 1.0, 3.0  # unit 2 fires twice: max/mean 3
+    responses = visualize.unit_responses(features)
+    np.testing.assert_array_equal(visualize.selective_units(responses, 3, min_active=2), [2, 0, 1])
 
 
 @pytest.fixture(scope="module")

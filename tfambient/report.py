@@ -458,7 +458,8 @@ def unit_sections(runs: Sequence[PretextRun], options: Options) -> tuple[Section
     """Figure 2 and activation maximization, which share each run's loaded backbone."""
     units = Section(
         "2. What units respond to (Figure 2)",
-        "For the most selective units (highest max/mean response over the frames) of the last "
+        "For the most selective units (highest max/mean response over the frames, of those "
+        "firing on at least as many frames as shown) of the last "
         "convolutional and fully connected layers, the frames that excite each most, strongest "
         "first, with the response above each; a convolutional unit's response is its maximum "
         "over space, and its frames are dimmed where its map falls below half that maximum.",
@@ -744,6 +745,14 @@ def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def markdown_table(table: Table) -> str:
+    """The table in markdown, its caption in bold above it."""
+    lines = [f"**{table.caption}**", ""]
+    for cells in [table.header, ["---"] * len(table.header), *table.rows]:
+        lines.append("| " + " | ".join(map(_markdown_cell, cells)) + " |")
+    return "\n".join(lines)
+
+
 def render_markdown(sections: Sequence[Section], title: str, stamp: str) -> str:
     """The same page as markdown, the figures linked from figures/."""
     lines = [f"# {title}", "", stamp, ""]
@@ -753,10 +762,7 @@ def render_markdown(sections: Sequence[Section], title: str, stamp: str) -> str:
             lines += [f"![{picture.caption}]({FIGURES_DIR}/{picture.name})", "", picture.caption]
             lines.append("")
         for table in section.tables:
-            lines += [f"**{table.caption}**", ""]
-            for cells in [table.header, ["---"] * len(table.header), *table.rows]:
-                lines.append("| " + " | ".join(map(_markdown_cell, cells)) + " |")
-            lines.append("")
+            lines += [markdown_table(table), ""]
         if not (section.pictures or section.tables):
             lines += ["*Omitted.*", ""]
         lines += [f"> {note}\n" for note in section.notes]

@@ -4,7 +4,8 @@ maximization (the paper's Figure 2 and its feature visualizations).
 Top images follow Zhou et al. (*Object detectors emerge in deep scene CNNs*): every frame of a
 prepared directory (up to a bound) goes through the backbone in batches; a convolutional unit's
 response to a frame is its maximum over space, a fully connected unit's its value. The units
-shown are the most selective (highest max/mean response), and each of their top frames is
+shown are the most selective (highest max/mean response) of those that fire on at least as
+many frames as are shown, and each of their top frames is
 shaded outside the region where the unit's map exceeds half its peak, as in Network
 Dissection. Activation maximization is gradient ascent on the input pixels with jitter, a
 little L2 decay and an occasional blur, the regularisers that keep the picture from turning
@@ -84,9 +85,16 @@ def selectivity(responses: np.ndarray) -> np.ndarray:
     return np.divide(peak, mean, out=np.zeros_like(peak, dtype=np.float64), where=mean > 0)
 
 
-def selective_units(responses: np.ndarray, count: int) -> np.ndarray:
-    """The `count` most selective units, most selective first (ties: lower index first)."""
-    return np.argsort(-selectivity(responses), kind="stable")[:count]
+def selective_units(responses: np.ndarray, count: int, min_active: int) -> np.ndarray:
+    """The `count` most selective units among those that fire on at least `min_active` frames,
+    most selective first; if too few qualify, the most often firing of the rest follow.
+
+    A nearly dead unit that fires on one frame has the highest max/mean of all, and would
+    fill a row of top frames with black ones; requiring as many firing frames as are shown
+    keeps the figure about units that respond to something. Ties: lower index first.
+    """
+    active = np.minimum((responses > 0).sum(axis=0), min_active)
+    return np.lexsort((-selectivity(responses), -active))[:count]
 
 
 def top_k_rows(responses: np.ndarray, k: int) -> np.ndarray:
@@ -195,7 +203,7 @@ def top_images(
     responses = _responses(features, batches, total)
     if not responses:
         raise ValueError("no frames to look at")
-    chosen = [selective_units(r, units) for r in responses]
+    chosen = [selective_units(r, units, k) for r in responses]
     tops = [top_k_rows(r[:, c], k) for r, c in zip(responses, chosen, strict=True)]
     frames = _gather_frames(batches, np.concatenate([t.ravel() for t in tops]))
     maps = features(tf.constant(frames))
@@ -220,11 +228,15 @@ def top_images(
 
 
 def _objective(outputs: dict, targets: Sequence[tuple[str, int]]) -> tf.Tensor:
-    """(T,) each image's target unit: a conv unit's mean over space, a vector unit's value."""
+    """(T,) each image's target unit: a conv unit at the centre of its map (one receptive
+    field, as Yosinski et al. do: the mean over the map climbs far more slowly, since no
+    single picture fills the map with one pattern), a vector unit's value."""
     values = []
     for row, (layer, unit) in enumerate(targets):
         feature = outputs[layer][row]
-        values.append(tf.reduce_mean(feature[..., unit]))
+        if feature.shape.rank == 3:
+            feature = feature[tf.shape(feature)[0] // 2, tf.shape(feature)[1] // 2]
+        values.append(feature[unit])
     return tf.stack(values)
 
 

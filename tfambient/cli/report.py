@@ -65,7 +65,8 @@ def main(argv: list[str]) -> None:
         raise UserError(str(error)) from None
     index = report.write_report(sections, FLAGS.output)
     omitted = [s.title for s in sections if not (s.pictures or s.tables)]
-    print(f"report: {index}")
+    print(report.markdown_table(sections[0].tables[0]))  # the runs and their headline figures
+    print(f"\nreport: {index}")
     if omitted:
         print(f"omitted (see the notes on the page): {'; '.join(omitted)}")
 
