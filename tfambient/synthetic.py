@@ -1,11 +1,12 @@
-"""Synthetic audio-visual clips, so that every command can be tried with nothing to download.
+"""Small synthetic clips that the tests of the early stages build on.
 
-Two things for now (the full synthetic world grows here):
+The synthetic world of the demo (six scenes, a VOC 2007 tree; `tfambient-synth`) is in
+tfambient.synthetic_world; this module keeps two simple things with exactly known content:
 - one scene, rain-like noise over a slowly pulsing engine hum with a picture of falling
-  streaks: `python -m tfambient.synthetic --output clip.mp4`;
+  streaks (`write_demo_clip`);
 - a tiny AudioSet-shaped corpus of three sound kinds (steady tones, noise bursts, rising
   chirps), each with its own frame colour, named as downloads are, with a segments CSV and
-  an ontology index: `python -m tfambient.synthetic --corpus_dir DIR`.
+  an ontology index (`write_corpus`, `write_kind_clip`).
 """
 
 from __future__ import annotations
@@ -14,21 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-from absl import flags
 
 from tfambient import media
-from tfambient.cli.common import run
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("output", "demo/rain_and_engine.mp4", "Where to write the clip.")
-flags.DEFINE_float("duration_s", 6.0, "Clip length in seconds.", lower_bound=1.0)
-flags.DEFINE_integer("seed", 0, "Random seed: the same seed writes the same clip.")
-flags.DEFINE_string(
-    "corpus_dir",
-    None,
-    "If set, write a small corpus here instead (clips/, segments.csv, class_labels_indices.csv).",
-)
-flags.DEFINE_integer("clips_per_kind", 8, "Clips of each sound kind in the corpus.", lower_bound=1)
 
 KIND_RATE = 22_050
 KIND_FPS = 8
@@ -154,17 +142,3 @@ def write_corpus(directory: Path, clips_per_kind: int, seed: int = 0) -> Path:
     names = "\n".join(f'{i},/t/{kind},"Synthetic {kind}"' for i, kind in enumerate(KINDS))
     (directory / "class_labels_indices.csv").write_text(f"index,mid,display_name\n{names}\n")
     return write_segments_csv(directory / "segments.csv", rows)
-
-
-def main(argv: list[str]) -> None:
-    if FLAGS.corpus_dir:
-        csv = write_corpus(Path(FLAGS.corpus_dir), FLAGS.clips_per_kind, FLAGS.seed)
-        print(f"wrote {FLAGS.clips_per_kind * len(KINDS)} clips and {csv}")
-        return
-    Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
-    write_demo_clip(FLAGS.output, FLAGS.duration_s, FLAGS.seed)
-    print(f"wrote {FLAGS.output}")
-
-
-if __name__ == "__main__":
-    run(main)

@@ -1,0 +1,105 @@
+"""tfambient-synth: write the synthetic audio-visual world, to try every command offline.
+
+  tfambient-synth --output_dir demo
+
+Writes DIR/corpus/ (H.264 + AAC clips of six scenes, rain, road, forest, crowd, sea and
+wind, named as downloads are, with segments.csv and class_labels_indices.csv in AudioSet's
+layouts: the input of tfambient-prepare) and DIR/VOCdevkit/VOC2007 (a PASCAL VOC 2007 tree
+of the 20 classes drawn with the scenes' textures: the input of tfambient-voc), then
+DIR/world.json last; a tree without it is unfinished. The same --seed and sizes write the
+same files. Rerunning with the same settings does nothing; other settings need --overwrite.
+See docs/synthetic.md.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from absl import flags
+
+from tfambient import synthetic_world
+from tfambient.cli.common import UserError
+from tfambient.cli.common import run as run_app
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string(
+    "output_dir", None, "Where corpus/, VOCdevkit/ and world.json go (created if missing)."
+)
+flags.DEFINE_integer(
+    "clips", 300, "Video clips in the corpus, shared evenly by the six scenes.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "voc_images",
+    600,
+    "Images in the VOC tree: half test, a quarter each train and val (VOC 2007's proportions).",
+    lower_bound=synthetic_world.MIN_VOC_IMAGES,
+)
+flags.DEFINE_integer("seed", 0, "Random seed: the same seed and sizes write the same files.")
+flags.DEFINE_float(
+    "duration_s",
+    synthetic_world.CLIP_DURATION_S,
+    "Seconds per clip (at least tfambient-prepare's 3.75 s audio window).",
+    lower_bound=synthetic_world.MIN_DURATION_S,
+)
+flags.DEFINE_integer(
+    "num_workers", -1, "Worker processes; -1: one per CPU core; 0: no subprocesses.", lower_bound=-1
+)
+flags.DEFINE_bool(
+    "overwrite", False, "Replace a world (or an unfinished tree) already in --output_dir."
+)
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+
+def num_workers() -> int:
+    if FLAGS.num_workers >= 0:
+        return FLAGS.num_workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def summary(manifest: dict) -> str:
+    voc = manifest["voc"]
+    splits = ", ".join(f"{split} {voc[split]['images']}" for split in ("train", "val", "test"))
+    difficult = sum(voc[split]["difficult"] for split in ("train", "val", "test"))
+    return (
+        f"{manifest['settings']['clips']} clips in corpus/ (segments.csv), "
+        f"VOCdevkit/VOC2007 with {splits} images ({difficult} difficult objects)"
+    )
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.output_dir:
+        raise UserError("--output_dir is required")
+    started = time.monotonic()
+    try:
+        world = synthetic_world.write_world(
+            FLAGS.output_dir,
+            clips=FLAGS.clips,
+            voc_images=FLAGS.voc_images,
+            seed=FLAGS.seed,
+            duration_s=FLAGS.duration_s,
+            num_workers=num_workers(),
+            overwrite=FLAGS.overwrite,
+            progress=FLAGS.progress,
+        )
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    except OSError as error:
+        where = error.filename or FLAGS.output_dir
+        raise UserError(f"cannot write {where}: {error.strerror or error}") from None
+    if not world.written:
+        print(f"{FLAGS.output_dir} already holds this world: {summary(world.manifest)}")
+        return
+    elapsed = time.monotonic() - started
+    print(f"wrote {FLAGS.output_dir} in {elapsed:.0f} s: {summary(world.manifest)}")
+
+
+def run() -> None:
+    run_app(main)
+
+
+if __name__ == "__main__":
+    run()
