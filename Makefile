@@ -13,12 +13,35 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+# The whole experiment, small: a synthetic world -> prepare -> pretext training on texture and
+# on MFCC clusters -> VOC transfer of both and of a random backbone -> report. Rerunning
+# resumes; DEMO_FLAGS=flags/demo_ci is the miniature the end-to-end test runs; SEED varies it.
+DEMO_FLAGS ?= flags/demo
+SEED ?= 0
+BIN := $(VENV)/bin
+LABELS := texture_k6 mfcc_k6
+
 demo: $(INSTALLED)
-	$(PY) -m tfambient.synthetic --corpus_dir $(DEMO_DIR)/corpus --clips_per_kind 10
-	$(VENV)/bin/tfambient-prepare --audioset $(DEMO_DIR)/corpus/segments.csv \
-		--media_dir $(DEMO_DIR)/corpus/clips --output_dir $(DEMO_DIR)/data \
-		--frames_per_clip 2 --num_clusters 3,6 --num_bits 8
-	$(VENV)/bin/tfrecords-inspect $(DEMO_DIR)/data
+	$(BIN)/tfambient-synth --flagfile=$(DEMO_FLAGS)/synth.flags --output_dir=$(DEMO_DIR)/world \
+		--seed=$(SEED)
+	$(BIN)/tfambient-prepare --flagfile=$(DEMO_FLAGS)/prepare.flags --seed=$(SEED) \
+		--audioset=$(DEMO_DIR)/world/corpus/segments.csv \
+		--media_dir=$(DEMO_DIR)/world/corpus/clips --output_dir=$(DEMO_DIR)/data
+	for label in $(LABELS); do \
+		$(BIN)/tfambient-train --flagfile=$(DEMO_FLAGS)/train.flags --label=$$label \
+			--seed=$(SEED) --data_dir=$(DEMO_DIR)/data --workdir=$(DEMO_DIR)/runs/$$label \
+			|| exit 1; \
+	done
+	for label in $(LABELS); do \
+		$(BIN)/tfambient-voc --flagfile=$(DEMO_FLAGS)/voc.flags --seed=$(SEED) \
+			--voc_dir=$(DEMO_DIR)/world/VOCdevkit --backbone=$(DEMO_DIR)/runs/$$label \
+			--workdir=$(DEMO_DIR)/voc/$$label || exit 1; \
+	done
+	$(BIN)/tfambient-voc --flagfile=$(DEMO_FLAGS)/voc.flags --seed=$(SEED) \
+		--voc_dir=$(DEMO_DIR)/world/VOCdevkit --backbone=random --arch=alexnet \
+		--workdir=$(DEMO_DIR)/voc/random
+	$(BIN)/tfambient-report --flagfile=$(DEMO_FLAGS)/report.flags --output=$(DEMO_DIR)/report \
+		$(addprefix $(DEMO_DIR)/runs/,$(LABELS)) $(addprefix $(DEMO_DIR)/voc/,$(LABELS) random)
 
 test: $(INSTALLED)
 	$(PY) -m ruff check .
