@@ -37,6 +37,7 @@ def train_args(data_dir: Path, workdir: Path) -> list[str]:
         f"--flagfile={SMOKE}",
         f"--data_dir={data_dir}",
         f"--workdir={workdir}",
+        "--label=texture_k3",  # the test data's; the smoke flags name the demo's
         "--batch_size=8",
         "--train_steps=40",
         "--steps_per_loop=5",
