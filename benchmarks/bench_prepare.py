@@ -44,7 +44,6 @@ import itertools
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -55,6 +54,7 @@ import av
 import numpy as np
 import threadpoolctl
 from PIL import Image
+from printing import progress, table
 
 from tfambient import extract, media
 from tfambient.audioset import ClipFile, Segment, segment_span
@@ -285,19 +285,6 @@ def best(passes: list[Pass]) -> Pass:
 
 
 # ---------------------------------------------------------------------------- output
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print(" | ".join(cells))
 
 
 PHASES = ("decode", "describe", "jpeg", "write")

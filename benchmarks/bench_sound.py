@@ -63,8 +63,17 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"3.75 s windows, one core, best of {args.repeats}; batch = {args.batch} windows")
-    header = ("rate", "oracle w/s", "shipped w/s", "ratio", "batched w/s", "ratio",
-              "max|diff|", "mfcc w/s", "mfcc_summary w/s")
+    header = (
+        "rate",
+        "oracle w/s",
+        "shipped w/s",
+        "ratio",
+        "batched w/s",
+        "ratio",
+        "max|diff|",
+        "mfcc w/s",
+        "mfcc_summary w/s",
+    )
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     for rate in (44_100, 16_000):
@@ -82,12 +91,15 @@ def main() -> None:
             np.abs(texture.texture(x, rate) - oracle_texture(x, rate)).max() for x in windows[:3]
         )
         mfcc_rates = [
-            windows_per_second(lambda w, r=rate, n=name: sound.describe(w, r, n), windows,
-                               args.repeats)
+            windows_per_second(
+                lambda w, r=rate, n=name: sound.describe(w, r, n), windows, args.repeats
+            )
             for name in ("mfcc", "mfcc_summary")
         ]
-        print(f"{rate} | {oracle:.2f} | {single:.1f} | {single / oracle:.1f}x | {batched:.1f} | "
-              f"{batched / oracle:.1f}x | {diff:.1e} | {mfcc_rates[0]:.0f} | {mfcc_rates[1]:.0f}")
+        print(
+            f"{rate} | {oracle:.2f} | {single:.1f} | {single / oracle:.1f}x | {batched:.1f} | "
+            f"{batched / oracle:.1f}x | {diff:.1e} | {mfcc_rates[0]:.0f} | {mfcc_rates[1]:.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from printing import progress, table
 
 CACHE_NAME = "tfambient_bench_train_v1"  # bump when the generator changes
 RECORDS, SHARDS = 1024, 8
@@ -142,19 +142,6 @@ def describe_data(data_dir: Path) -> str:
 
 
 # ---------------------------------------------------------------------------- timing
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print(" | ".join(cells))
 
 
 @dataclass(frozen=True)

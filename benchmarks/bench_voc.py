@@ -25,16 +25,13 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from printing import progress
+
 CACHE_NAME = "tfambient_bench_voc_v1"  # bump when the generator changes
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def ensure_voc(cache: Path, images: int) -> Path:

@@ -212,12 +212,31 @@ class Loop:
         global_batch_size: int,
         clip_norm: float,
         jit: bool,
+        score_name: str = "score",
     ):
         self.strategy, self.model, self.optimizer = strategy, model, optimizer
-        self.loss, self.score = loss, score
+        self.loss, self.score, self.score_name = loss, score, score_name
         self.global_batch_size, self.clip_norm = global_batch_size, clip_norm
         self._step = tf.function(self._train_step, jit_compile=jit)
         self.train_loop = tf.function(self._train_loop)
+
+    def run_steps(self, iterator, steps: int) -> dict[str, float]:
+        """Run ``steps`` steps and say how they went: mean loss and score, the learning rate,
+        images/s and the fraction of the time spent waiting for input."""
+        start = time.perf_counter()
+        loss, score, waited = self.train_loop(iterator, tf.constant(steps))
+        loss, score = float(loss), float(score)  # waits for the steps to finish
+        seconds = time.perf_counter() - start
+        if not math.isfinite(loss):
+            step = int(self.optimizer.iterations.numpy())
+            raise FloatingPointError(f"the loss is {loss} at step {step}")
+        return {
+            "loss": loss,
+            self.score_name: score,
+            "learning_rate": float(self.optimizer.learning_rate),
+            "images_per_s": steps * self.global_batch_size / seconds,
+            "input_wait_fraction": min(1.0, float(waited) / seconds),
+        }
 
     def _train_step(self, images, targets):
         batch = self.global_batch_size
@@ -286,6 +305,7 @@ def pretext_loop(run: _Run, config: TrainConfig) -> Loop:
         global_batch_size=config.batch_size,
         clip_norm=config.clip_norm,
         jit=config.jit,
+        score_name="top1",
     )
 
 
@@ -421,21 +441,8 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
     metrics_path = workdir / "metrics.jsonl"
     while step < config.train_steps:
         steps = min(config.steps_per_loop, config.train_steps - step)
-        start = time.perf_counter()
-        loss, top1, waited = loop.train_loop(iterator, tf.constant(steps))
-        loss, top1 = float(loss), float(top1)
-        seconds = time.perf_counter() - start
+        record = {"step": step + steps} | loop.run_steps(iterator, steps)
         step += steps
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"the loss is {loss} at step {step}")
-        record = {
-            "step": step,
-            "loss": loss,
-            "top1": top1,
-            "learning_rate": float(run.optimizer.learning_rate),
-            "images_per_s": steps * config.batch_size / seconds,
-            "input_wait_fraction": min(1.0, float(waited) / seconds),
-        }
         if skipped is not None:
             record["skipped_records"] = int(skipped.numpy())
         evaluation_due = step % config.eval_every == 0 or step == config.train_steps

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -341,6 +340,7 @@ def finetune(
         global_batch_size=config.batch_size,
         clip_norm=config.clip_norm,
         jit=config.jit,
+        score_name="accuracy",
     )
     checkpoints = train.Checkpoints(model, optimizer, train.own_dir(strategy, workdir), 2)
     step = checkpoints.restore()
@@ -352,20 +352,8 @@ def finetune(
     writer = tf.summary.create_file_writer(str(workdir / "tb")) if chief else None
     while step < config.train_steps:
         steps = min(config.steps_per_loop, config.train_steps - step)
-        start = time.perf_counter()
-        loss, accuracy, waited = loop.train_loop(iterator, tf.constant(steps))
-        loss, seconds = float(loss), time.perf_counter() - start
+        record = {"step": step + steps} | loop.run_steps(iterator, steps)
         step += steps
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"the loss is {loss} at step {step}")
-        record = {
-            "step": step,
-            "loss": loss,
-            "accuracy": float(accuracy),
-            "learning_rate": float(optimizer.learning_rate),
-            "images_per_s": steps * config.batch_size / seconds,
-            "input_wait_fraction": min(1.0, float(waited) / seconds),
-        }
         if chief:
             train.log_record(writer, workdir / "metrics.jsonl", record)
         if step % config.checkpoint_every == 0 or step == config.train_steps:
