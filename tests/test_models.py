@@ -11,6 +11,7 @@ from tfambient.models import (
     AdaptiveAveragePooling2D,
     alexnet,
     build_backbone,
+    load_backbone,
     pretext_model,
     resnet18,
 )
@@ -293,3 +294,25 @@ def test_build_backbone_passes_arguments_and_lists_known_names():
     assert build_backbone("resnet18", input_shape=(64, 64, 3), name="r").name == "r"
     with pytest.raises(ValueError, match="unknown backbone 'vgg16'; known: alexnet, alexnet_bn"):
         build_backbone("vgg16")
+
+
+@pytest.mark.parametrize("arch", ["alexnet", "resnet18"])
+def test_a_saved_backbone_reloads_at_another_size_with_its_own_arguments(arch, tmp_path):
+    options = {"fc_units": 32, "dropout": 0.0} if arch == "alexnet" else {}
+    saved = build_backbone(arch, input_shape=(64, 64, 3), **options)
+    saved.save(tmp_path / "b.keras")
+    loaded = load_backbone(tmp_path / "b.keras", (80, 96, 3))
+    assert loaded.inputs[0].shape == (None, 80, 96, 3)
+    images = np.random.default_rng(0).normal(size=(2, 80, 96, 3)).astype(np.float32)
+    key = "fc7" if arch == "alexnet" else "pool"
+    expected = build_backbone(arch, input_shape=(80, 96, 3), **options)
+    expected.set_weights(saved.get_weights())
+    np.testing.assert_allclose(loaded(images)[key], expected(images)[key], rtol=1e-5, atol=1e-5)
+    assert loaded(images)[key].shape[-1] == (32 if arch == "alexnet" else 512)
+
+
+def test_load_backbone_refuses_a_model_that_is_no_backbone(tmp_path):
+    images = keras.Input((8,))
+    keras.Model(images, keras.layers.Dense(2)(images), name="mlp").save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="holds a 'mlp'"):
+        load_backbone(tmp_path / "m.keras")

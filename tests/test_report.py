@@ -61,6 +61,7 @@ def pretext_run(data_dir, tmp_path_factory) -> Path:
         workdir=str(workdir),
         label="texture_k3",
         image_size=64,
+        fc_units=64,
         batch_size=8,
         train_steps=4,
         steps_per_loop=2,

@@ -23,6 +23,7 @@ from tfambient.voc.dataset import VocObject, targets_of, write_annotation, write
 pytestmark = pytest.mark.slow
 
 SIZE = 64
+FC = 64  # a narrow AlexNet: the tests' checkpoints stay small
 USED = CLASSES[:4]  # four classes, each a coloured rectangle
 COLOURS = {"aeroplane": (220, 30, 30), "bicycle": (30, 220, 30), "bird": (30, 30, 220)}
 COLOURS["boat"] = (220, 220, 30)
@@ -66,7 +67,7 @@ def saved_backbone(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("pretext")
     keras.utils.set_random_seed(1)
     (workdir / "export").mkdir()
-    models.build_backbone("alexnet", input_shape=(96, 96, 3)).save(
+    models.build_backbone("alexnet", input_shape=(96, 96, 3), fc_units=FC).save(
         workdir / "export" / "backbone.keras"
     )
     (workdir / "config.json").write_text(json.dumps({"arch": "alexnet", "label": "texture_k5"}))
@@ -78,6 +79,7 @@ def config(voc_dir: Path, workdir: Path, **overrides) -> ft.VocConfig:
         voc_dir=str(voc_dir),
         workdir=str(workdir),
         image_size=SIZE,
+        fc_units=FC,
         batch_size=8,
         train_steps=6,
         steps_per_loop=3,
@@ -185,7 +187,7 @@ def test_the_loss_ignores_the_ignored_targets():
 
 def test_rescaling_gives_every_unit_unit_std_and_keeps_first_layer_responses(voc_dir):
     keras.utils.set_random_seed(0)
-    backbone = models.build_backbone("alexnet", input_shape=(SIZE, SIZE, 3))
+    backbone = models.build_backbone("alexnet", input_shape=(SIZE, SIZE, 3), fc_units=FC)
     images = tf.random.normal([16, SIZE, SIZE, 3], seed=1)
     before = backbone(images, training=False)["conv1"].numpy()
     ft.rescale(backbone, images)
@@ -240,6 +242,7 @@ def test_the_command_prints_the_table_beside_the_published_numbers(voc_dir, tmp_
         f"--workdir={tmp_path}",
         "--mode=head",
         f"--image_size={SIZE}",
+        f"--fc_units={FC}",
         "--batch_size=8",
         "--train_steps=3",
         "--steps_per_loop=3",

@@ -55,6 +55,7 @@ class TrainConfig:
     clip_norm: float = 1.0
     label_smoothing: float = 0.0
     dropout: float = 0.5  # AlexNet's, before fc6 and fc7
+    fc_units: int = 4096  # AlexNet's fc6 and fc7 width
     color_jitter: float = 0.0
     mixed_precision: str = ""  # "", "mixed_bfloat16" or "mixed_float16"
     jit: bool = False
@@ -146,7 +147,9 @@ def build(config: TrainConfig, strategy: tf.distribute.Strategy) -> _Run:
     keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        options = {"dropout": config.dropout} if config.arch.startswith("alexnet") else {}
+        options = {}
+        if config.arch.startswith("alexnet"):
+            options = {"dropout": config.dropout, "fc_units": config.fc_units}
         backbone = models.build_backbone(
             config.arch, input_shape=(config.image_size, config.image_size, 3), **options
         )

@@ -47,6 +47,7 @@ HELP = {
     "clip_norm": "Clip gradients to this global norm; 0: no clipping.",
     "label_smoothing": "Label smoothing of the cross-entropy.",
     "dropout": "AlexNet's dropout rate before fc6 and fc7.",
+    "fc_units": "AlexNet's fc6 and fc7 width (4096 as published; smaller for quick trials).",
     "color_jitter": "Strength of the colour jitter augmentation in [0, 1]; 0: off.",
     "mixed_precision": "'' (float32), mixed_bfloat16, or mixed_float16 (with loss scaling).",
     "jit": "Compile each training step with XLA.",

@@ -39,6 +39,7 @@ HELP = {
     "tfds_dir": "Read TFDS voc/2007 from this data dir instead (needs tensorflow-datasets).",
     "backbone": "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file.",
     "arch": "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random).",
+    "fc_units": "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs').",
     "mode": "head (fc6-fc8 on frozen convs), all (every layer) or svm (linear probe of --layer).",
     "train_split": "Split trained on: train, val, trainval or test.",
     "test_split": "Split evaluated on.",

@@ -38,13 +38,17 @@ def load_backbone(path, input_shape=(None, None, 3)) -> keras.Model:
     """A saved backbone (.keras) rebuilt to take ``input_shape``.
 
     The file keeps its training crop size as its input shape; the weights do not depend on it
-    (adaptive or global pooling comes before any dense layer), so the same architecture built
-    at another size takes them as they are.
+    (adaptive or global pooling comes before any dense layer), so the same graph with another
+    input shape (the saved config, its input layer changed) takes them as they are.
     """
     saved = keras.models.load_model(path, compile=False)
     if saved.name not in BACKBONES:
         raise ValueError(f"{path} holds a {saved.name!r}, not one of {', '.join(BACKBONES)}")
-    backbone = build_backbone(saved.name, input_shape=tuple(input_shape))
+    config = saved.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = [None, *input_shape]
+    backbone = keras.Model.from_config(config)
     backbone.set_weights(saved.get_weights())
     return backbone
 

@@ -3,7 +3,8 @@
 conv1 64@11x11/4 -> pool1 -> conv2 192@5x5 -> pool2 -> conv3 384@3x3 -> conv4 256@3x3 ->
 conv5 256@3x3 -> pool5 -> adaptive average pool to 6x6 -> fc6 4096 -> fc7 4096, with a ReLU
 after every conv and fc and dropout before fc6 and fc7. The 1000-way fc8 is left to a head
-(:mod:`tfambient.models.heads`), so the backbone has 57,003,840 parameters.
+(:mod:`tfambient.models.heads`), so the backbone has 57,003,840 parameters. ``fc_units``
+narrows fc6 and fc7 (which hold 54.5M of them) for small experiments such as the demo.
 
 The adaptive pool (:class:`AdaptiveAveragePooling2D`) makes fc6 see 6x6x256 whatever the
 input size, as torchvision's ``AdaptiveAvgPool2d`` does: any input of at least 63 px works,
@@ -66,6 +67,7 @@ def alexnet(
     input_shape: Sequence[int | None] = (None, None, 3),
     batch_norm: bool = False,
     dropout: float = 0.5,
+    fc_units: int = 4096,
     name: str = "alexnet",
 ) -> keras.Model:
     """The AlexNet backbone: images -> dict of named features.
@@ -88,8 +90,8 @@ def alexnet(
     pool5 = layers.MaxPooling2D(3, 2, name="pool5")(conv5)
     x = AdaptiveAveragePooling2D((6, 6), name="avgpool")(pool5)
     x = layers.Flatten(name="flatten")(x)
-    fc6 = _fc(x, "fc6", dropout)
-    fc7 = _fc(fc6, "fc7", dropout)
+    fc6 = _fc(x, "fc6", dropout, fc_units)
+    fc7 = _fc(fc6, "fc7", dropout, fc_units)
     outputs = {
         "conv1": conv1,
         "conv2": conv2,
@@ -127,8 +129,8 @@ def _conv(x, filters, kernel, name, batch_norm, strides=1, padding="same"):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _fc(x, name: str, dropout: float):
-    """dropout -> dense 4096 -> ReLU, torchvision's classifier order."""
+def _fc(x, name: str, dropout: float, units: int):
+    """dropout -> dense -> ReLU, torchvision's classifier order."""
     x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    x = layers.Dense(4096, kernel_initializer="he_normal", name=name)(x)
+    x = layers.Dense(units, kernel_initializer="he_normal", name=name)(x)
     return layers.ReLU(name=f"{name}_relu")(x)

@@ -56,6 +56,7 @@ class VocConfig:
     tfds_dir: str = ""  # read TFDS voc/2007 from here instead of a VOCdevkit
     backbone: str = "random"
     arch: str = ""  # "": the backbone's own (alexnet for random)
+    fc_units: int = 4096  # a random AlexNet's fc6 and fc7 width (a saved one has its own)
     mode: str = "head"
     train_split: str = "trainval"
     test_split: str = "test"
@@ -153,7 +154,9 @@ def load_backbone(config: VocConfig) -> tuple[keras.Model, dict | None]:
     keras.utils.set_random_seed(config.seed)
     shape = (config.image_size, config.image_size, 3)
     if config.backbone == "random":
-        return models.build_backbone(config.arch or "alexnet", input_shape=shape), None
+        arch = config.arch or "alexnet"
+        options = {"fc_units": config.fc_units} if arch.startswith("alexnet") else {}
+        return models.build_backbone(arch, input_shape=shape, **options), None
     path = backbone_file(config.backbone)
     backbone = models.load_backbone(path, shape)
     if config.arch and config.arch != backbone.name:
@@ -342,7 +345,8 @@ def finetune(
         jit=config.jit,
         score_name="accuracy",
     )
-    checkpoints = train.Checkpoints(model, optimizer, train.own_dir(strategy, workdir), 2)
+    # One checkpoint is all a resume needs (an AlexNet's with SGD's momentum: 0.5 GB).
+    checkpoints = train.Checkpoints(model, optimizer, train.own_dir(strategy, workdir), 1)
     step = checkpoints.restore()
     stream = strategy.distribute_datasets_from_function(
         lambda context: train_dataset(voc, config, context)
