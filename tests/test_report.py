@@ -261,7 +261,7 @@ def test_activation_maximization_raises_each_units_activation(backbone):
 def test_a_unit_the_backbone_lacks_is_named(backbone):
     with pytest.raises(ValueError, match="no layer 'conv9'"):
         visualize.check_targets(backbone, [("conv9", 1)])
-    with pytest.raises(ValueError, match=r"fc7 has units 0..4095, not 5000"):
+    with pytest.raises(ValueError, match=r"fc7 has units 0..63, not 5000"):
         visualize.check_targets(backbone, [("fc7", 5000)])
 
 
