@@ -231,6 +231,23 @@ def test_test_crops_are_repeatable(voc_dir):
     assert one.shape == (4, 1, SIZE, SIZE, 3)
 
 
+def test_mirrored_over_two_devices_follows_the_one_device_run(voc_dir, tmp_path):
+    script = Path(__file__).with_name("voc_parity.py")
+    out = subprocess.run(
+        [sys.executable, str(script), str(voc_dir), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
+    runs = json.loads(out.strip().splitlines()[-1])
+    assert len(runs["one"]["losses"]) == len(runs["two"]["losses"]) == 6
+    # The same global batches and weights; only the order of float32 sums differs.
+    np.testing.assert_allclose(runs["two"]["losses"], runs["one"]["losses"], rtol=1e-4)
+    assert runs["one"]["losses"][0] != runs["one"]["losses"][-1]  # it trained
+    assert abs(runs["two"]["map"] - runs["one"]["map"]) < 1e-3
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).with_name("tfambient-voc")
     return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=300)
