@@ -13,16 +13,15 @@ all alike):
   whole image, no augmentation), repeated (restarted after each pass over the shards).
   The training pipeline can beat it: it decodes only its crop (8 % to 100 % of the image).
 * train: ``data.pretext_dataset(training=True)`` (random crop decoded alone, resize, flip,
-  float32 batches standardized a batch at a time), and again with ``color_jitter=1.0``.
+  standardize, float32 batches), and again with ``color_jitter=1.0``.
 * eval: ``data.pretext_dataset(training=False, repeat=True)`` (central crop).
 
 The goal is train >= 0.9 of the bound. "per-round ratio" pairs the passes of each round.
 Then the stages: JPEGs held in memory (no reading or parsing), each map run the same way
 (parallel map, batch, prefetch), each row adding one operation of the training parser to
-the row named in its "over" column, as tfambient.data composes them; its ms/image (wall time
-over all cores) minus that row's is what the operation costs. One row standardizes each image
-instead of each batch, to show what batching that op saves. read + parse is the decode
-bound's ms/image minus the in-memory decode's.
+the row above, as tfambient.data composes them; the ms/image column (wall time over all
+cores) minus the row above is what that operation costs. read + parse is the decode bound's
+ms/image minus the in-memory decode's.
 
 (b) Training step, images/s, built as tfambient.train builds it (``train.TrainConfig``,
 ``train.build``, ``train.pretext_loop``, ``loop.train_loop`` over a distributed dataset of the
@@ -208,7 +207,7 @@ def stage_maps(image_size: int):
     def flipped(encoded):
         return tf.image.random_flip_left_right(resized(encoded))
 
-    def standardized(encoded):  # per image, as the parser once did
+    def standardized(encoded):
         return data.standardize(flipped(encoded))
 
     def jittered(encoded):
@@ -217,35 +216,28 @@ def stage_maps(image_size: int):
         image = tf.image.random_contrast(image, 0.2, 1.8)
         image = tf.image.random_saturation(image, 0.2, 1.8)
         image = tf.image.random_hue(image, 0.2)
-        return tf.clip_by_value(image, 0.0, 1.0) * 255.0
+        return data.standardize(tf.clip_by_value(image, 0.0, 1.0) * 255.0)
 
     def central(encoded):
         shape = tf.io.extract_jpeg_shape(encoded)
         side = tf.cast(data.CENTRE_CROP * tf.cast(tf.reduce_min(shape[:2]), tf.float32), tf.int32)
         window = tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2, side, side])
         image = tf.io.decode_and_crop_jpeg(encoded, window, channels=3)
-        return tf.image.resize(image, [image_size, image_size])
+        return data.standardize(tf.image.resize(image, [image_size, image_size]))
 
-    # (name, per-image map, ragged batches, standardize each batch, the row it adds to)
-    decode, window = "decode_jpeg, whole image", "random window: decode_and_crop"
-    resize, flip = f"+ resize to {image_size}", "+ flip"
-    parser = "+ standardize per batch (= train parser)"
     return [
-        (decode, lambda e: tf.io.decode_jpeg(e, channels=3), True, False, None),
-        (window, crop, True, False, decode),
-        (resize, resized, False, False, window),
-        (flip, flipped, False, False, resize),
-        (parser, flipped, False, True, flip),
-        ("  (standardize per image instead)", standardized, False, False, flip),
-        ("+ colour jitter 1.0", jittered, False, True, parser),
-        ("eval: central crop, resize, std.", central, False, True, None),
+        ("decode_jpeg, whole image", lambda e: tf.io.decode_jpeg(e, channels=3), True),
+        ("random window: decode_and_crop", crop, True),
+        (f"+ resize to {image_size}", resized, False),
+        ("+ flip", flipped, False),
+        ("+ standardize (= train parser)", standardized, False),
+        ("+ colour jitter 1.0", jittered, False),
+        ("eval: central crop, resize, std.", central, False),
     ]
 
 
-def stage_dataset(jpegs, fn, ragged: bool, batched_std: bool, batch: int):
+def stage_dataset(jpegs, fn, ragged: bool, batch: int):
     import tensorflow as tf
-
-    from tfambient import data
 
     images = (
         tf.data.Dataset.from_tensor_slices(jpegs)
@@ -253,8 +245,6 @@ def stage_dataset(jpegs, fn, ragged: bool, batched_std: bool, batch: int):
         .map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     )
     batches = images.ragged_batch(batch) if ragged else images.batch(batch)
-    if batched_std:
-        batches = data.standardized_batches(batches)
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
@@ -452,12 +442,12 @@ def main() -> None:
     if "stages" in parts:
         jpegs = in_memory_jpegs(data_dir, RECORDS)
         stages = stage_maps(size)
-        stage_rates: dict[str, list[Rate]] = {stage[0]: [] for stage in stages}
+        stage_rates: dict[str, list[Rate]] = {name: [] for name, _, _ in stages}
         for round_ in range(args.repeats):
             progress(f"stages round {round_ + 1}/{args.repeats}: {len(stages)} maps in memory")
-            for name, fn, ragged, batched_std, _ in stages:
+            for name, fn, ragged in stages:
                 rate = timed_batches(
-                    lambda f=fn, r=ragged, b=batched_std: stage_dataset(jpegs, f, r, b, batch),
+                    lambda f=fn, r=ragged: stage_dataset(jpegs, f, r, batch),
                     batch,
                     args.warmup,
                     args.batches,
@@ -466,24 +456,28 @@ def main() -> None:
         print()
         print(
             f"stages: {len(jpegs)} JPEGs in memory, parallel map + batch + prefetch, best of "
-            f"{args.repeats}; 'added' is the cost over the row named in 'over'"
+            f"{args.repeats}; each row adds to the one above (the eval row stands alone)"
         )
-        rows, ms = [], {}
-        for name, _, _, _, base in stages:
+        rows, previous, ms = [], None, {}
+        for name, _, _ in stages:
             top = best(stage_rates[name])
             ms[name] = 1000 / top.images_per_s
-            added = "-" if base is None else f"{ms[name] - ms[base]:+.2f}"
+            added = (
+                "-"
+                if previous is None or name.startswith("eval")
+                else f"{ms[name] - previous:+.2f}"
+            )
             rows.append(
                 [
                     name,
                     f"{top.images_per_s:.0f}",
                     f"{ms[name]:.2f}",
                     added,
-                    (base or "-").strip("+ "),
                     f"{top.cpu_per_wall:.2f}",
                 ]
             )
-        table(["stage", "img/s", "ms/img", "added ms/img", "over", "CPU/wall"], rows)
+            previous = ms[name]
+        table(["stage", "img/s", "ms/img", "added ms/img", "CPU/wall"], rows)
         if "pipeline" in parts:
             print(
                 f"read + parse (decode bound - in-memory decode): "

@@ -252,8 +252,8 @@ def test_crops_and_flips_are_drawn_per_record() -> None:
 
     def red_left_and_one_colour(augment: data.Augment) -> tuple[set[bool], set[bool]]:
         seeds = tf.random.experimental.stateless_split(tf.constant([0, 1], tf.int64), 64)
-        outputs = [data.train_crop(jpeg, seed, augment).numpy() for seed in seeds]
-        rgb = [np.round(x).astype(int) for x in outputs]
+        outputs = [data.train_image(jpeg, seed, augment).numpy() for seed in seeds]
+        rgb = [data.image_grid(x[None], 1).numpy()[0].astype(int) for x in outputs]
         red_left = {x[:, 0, 0].mean() > x[:, -1, 0].mean() for x in rgb}
         one_colour = {np.ptp(x[..., 0]) < 64 for x in rgb}
         return red_left, one_colour

@@ -249,7 +249,7 @@ def train_dataset(
     randoms = tf.data.Dataset.random(config.seed + pipeline, rerandomize_each_iteration=True)
     augment = _augment(config)
     crops = tf.data.Dataset.zip(examples, randoms.batch(2)).map(
-        lambda example, seed: (data.train_crop(example[0], seed, augment), example[1]),
+        lambda example, seed: (data.train_image(example[0], seed, augment), example[1]),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     batch = (
@@ -257,8 +257,7 @@ def train_dataset(
         if input_context
         else config.batch_size
     )
-    batches = crops.batch(batch, drop_remainder=True)
-    return data.standardized_batches(batches).prefetch(tf.data.AUTOTUNE)
+    return crops.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def test_dataset(voc: VocSplit, config: VocConfig, batch: int) -> tf.data.Dataset:
@@ -268,18 +267,18 @@ def test_dataset(voc: VocSplit, config: VocConfig, batch: int) -> tf.data.Datase
 
     def crops(index, encoded):
         if config.test_crops == 1:
-            return data.eval_crop(encoded, config.image_size)[None]
+            return data.eval_image(encoded, config.image_size)[None]
         seeds = tf.random.experimental.stateless_split(
             tf.stack([tf.cast(config.seed, tf.int64), index]), config.test_crops
         )
-        return tf.stack([data.train_crop(encoded, seed, augment) for seed in tf.unstack(seeds)])
+        return tf.stack([data.train_image(encoded, seed, augment) for seed in tf.unstack(seeds)])
 
     images = (
         voc.dataset()
         .enumerate()
         .map(lambda index, example: crops(index, example[0]), num_parallel_calls=tf.data.AUTOTUNE)
     )
-    return data.standardized_batches(images.batch(batch)).prefetch(tf.data.AUTOTUNE)
+    return images.batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
 # ---------------------------------------------------------------------------- fine-tuning
@@ -381,10 +380,10 @@ def features(backbone: keras.Model, layer: str, voc: VocSplit, config: VocConfig
         return tf.math.l2_normalize(tf.cast(flat, tf.float32), axis=-1)
 
     images = voc.dataset().map(
-        lambda encoded, _: data.eval_crop(encoded, config.image_size),
+        lambda encoded, _: data.eval_image(encoded, config.image_size),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    batches = data.standardized_batches(images.batch(32)).prefetch(tf.data.AUTOTUNE)
+    batches = images.batch(32).prefetch(tf.data.AUTOTUNE)
     total = math.ceil(len(voc) / 32)
     out = [embed(b).numpy() for b in tqdm(batches, total=total, desc=f"{layer} features")]
     return np.concatenate(out)
