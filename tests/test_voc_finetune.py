@@ -280,6 +280,7 @@ def test_the_command_prints_the_table_beside_the_published_numbers(voc_dir, tmp_
         (["--backbone=/nowhere/b.keras"], "no backbone at /nowhere/b.keras"),
         (["--svm_costs=1,x"], "--svm_costs must be numbers"),
         (["--arch=vgg"], "unknown --arch vgg"),
+        (["--mode=svm", "--layer=conv9"], "has no layer 'conv9'; it has conv1, conv2"),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(voc_dir, tmp_path, args, message):

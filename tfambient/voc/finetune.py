@@ -371,7 +371,7 @@ def features(backbone: keras.Model, layer: str, voc: VocSplit, config: VocConfig
     """(n, d) L2-normalized features of ``layer`` on each image's central crop, flattened."""
     if layer not in backbone.output:
         raise ValueError(
-            f"{backbone.name} has no layer {layer!r}; it has {sorted(backbone.output)}"
+            f"{backbone.name} has no layer {layer!r}; it has {', '.join(sorted(backbone.output))}"
         )
 
     @tf.function
