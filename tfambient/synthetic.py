@@ -4,9 +4,9 @@ The synthetic world of the demo (six scenes, a VOC 2007 tree; `tfambient-synth`)
 tfambient.synthetic_world; this module keeps two simple things with exactly known content:
 - one scene, rain-like noise over a slowly pulsing engine hum with a picture of falling
   streaks (`write_demo_clip`);
-- a tiny AudioSet-shaped corpus of three sound kinds (steady tones, noise bursts, rising
-  chirps), each with its own frame colour, named as downloads are, with a segments CSV and
-  an ontology index (`write_corpus`, `write_kind_clip`).
+- clips of three sound kinds (steady tones, noise bursts, rising chirps), each with its own
+  frame colour (`write_kind_clip`), and the segments CSV that lists them
+  (`write_segments_csv`): tests/corpus.py builds its messy corpus from these.
 """
 
 from __future__ import annotations
@@ -130,15 +130,3 @@ def write_segments_csv(path: Path, rows: list[tuple[str, float, float, str]]) ->
     lines += [f'{y}, {s:.3f}, {e:.3f}, "{labels}"' for y, s, e, labels in rows]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def write_corpus(directory: Path, clips_per_kind: int, seed: int = 0) -> Path:
-    """clips/{id}_30.000.mp4 (5 s segments), segments.csv and class_labels_indices.csv."""
-    rows = []
-    for i in range(clips_per_kind * len(KINDS)):
-        kind, ytid = KINDS[i % len(KINDS)], corpus_ytid(i)
-        write_kind_clip(directory / "clips" / f"{ytid}_30.000.mp4", kind, seed=seed * 100_003 + i)
-        rows.append((ytid, 30.0, 35.0, f"/t/{kind}"))
-    names = "\n".join(f'{i},/t/{kind},"Synthetic {kind}"' for i, kind in enumerate(KINDS))
-    (directory / "class_labels_indices.csv").write_text(f"index,mid,display_name\n{names}\n")
-    return write_segments_csv(directory / "segments.csv", rows)

@@ -21,9 +21,12 @@ WORKDIR/ap_table.{md,csv,json} and the fine-tuned model WORKDIR/model.keras.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -209,9 +212,7 @@ def read_source(config: VocConfig, split: str) -> VocSplit:
     """A split of the VOCdevkit, or of TFDS voc/2007; its problems are logged."""
     voc = read_split(config.voc_dir, split) if config.voc_dir else read_tfds(config.tfds_dir, split)
     if voc.problems:
-        reasons: dict[str, int] = {}
-        for problem in voc.problems:
-            reasons[problem.reason] = reasons.get(problem.reason, 0) + 1
+        reasons = Counter(problem.reason for problem in voc.problems)
         summary = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
         logger.warning("%s: %d images, problems: %s", split, len(voc), summary)
     return voc
@@ -219,12 +220,11 @@ def read_source(config: VocConfig, split: str) -> VocSplit:
 
 def write_problems(path: Path, splits: list[VocSplit]) -> None:
     """Every problem of the splits read, one CSV line each (image id, reason, detail)."""
-    lines = ["image_id,reason,detail"] + [
-        f'{p.image_id},{p.reason},"{p.detail.replace(chr(34), chr(39))}"'
-        for split in splits
-        for p in split.problems
-    ]
-    write_text_atomically(path, "\n".join(lines) + "\n")
+    text = io.StringIO()
+    rows = csv.writer(text)
+    rows.writerow(["image_id", "reason", "detail"])
+    rows.writerows((p.image_id, p.reason, p.detail) for split in splits for p in split.problems)
+    write_text_atomically(path, text.getvalue())
 
 
 def _augment(config: VocConfig) -> data.Augment:
@@ -399,6 +399,7 @@ def svm_scores(
     from sklearn.svm import LinearSVC
 
     scores = np.full((len(test_x), len(CLASSES)), np.nan, np.float32)
+    grid = {"C": config.costs()}
     chosen: list[float | None] = []
     for c in tqdm(range(len(CLASSES)), desc="SVMs"):
         known = train_y[:, c] != 0
@@ -409,7 +410,7 @@ def svm_scores(
             continue
         svm = LinearSVC(class_weight={1: 2, -1: 1}, loss="squared_hinge", max_iter=10_000)
         folds = StratifiedKFold(config.svm_folds, shuffle=True, random_state=config.seed)
-        search = GridSearchCV(svm, {"C": config.costs()}, scoring="average_precision", cv=folds)
+        search = GridSearchCV(svm, grid, scoring="average_precision", cv=folds)
         search.fit(x, y)
         scores[:, c] = search.decision_function(test_x)
         chosen.append(float(search.best_params_["C"]))
@@ -421,15 +422,15 @@ def svm_scores(
 
 def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json."""
+    strategy = strategy or train.make_strategy(config.strategy)
+    with strategy.scope():  # first: a wrong --backbone fails before any data is read
+        backbone, pretext = load_backbone(config)
+    train_voc = read_source(config, config.train_split)
+    test_voc = read_source(config, config.test_split)
     workdir = Path(config.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     write_text_atomically(workdir / train.CONFIG_FILE, json.dumps(asdict(config), indent=1) + "\n")
-    strategy = strategy or train.make_strategy(config.strategy)
-    train_voc = read_source(config, config.train_split)
-    test_voc = read_source(config, config.test_split)
     write_problems(workdir / "problems.csv", [train_voc, test_voc])
-    with strategy.scope():
-        backbone, pretext = load_backbone(config)
     if config.rescale and not tf.train.latest_checkpoint(workdir / "ckpt"):
         sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)
         rescale(backbone, next(iter(sample))[0])
