@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import gc
 import io
-import json
 import os
 import shutil
 import statistics
@@ -61,6 +60,12 @@ import numpy as np
 from PIL import Image
 from printing import progress, table
 
+from tfambient.architectures import ARCHITECTURES
+from tfambient.contracts import records as keys
+from tfambient.contracts.manifest import Manifest, Shard
+from tfambient.contracts.records import LabelName
+from tfambient.contracts.workdirs import DataDir
+
 CACHE_NAME = "tfambient_bench_train_v1"  # bump when the generator changes
 RECORDS, SHARDS = 1024, 8
 HEIGHT, WIDTH = 256, 341  # a 4:3 frame at prepare's stored short side
@@ -69,10 +74,11 @@ LABEL = "texture_k30"
 CLASSES = 30
 ARCHS = ("alexnet", "resnet18")
 GOAL = 0.9
+LABEL_NAME = LabelName.parse(LABEL)
 SCHEMA = {
-    "clip/id": {"kind": "bytes", "length": 1, "doc": "the clip's id"},
-    "image/encoded": {"kind": "bytes", "length": 1, "doc": "JPEG, short side 256"},
-    "label/texture_k30": {"kind": "int64", "length": 1, "doc": "cluster id in [0, 30)"},
+    keys.CLIP_ID: keys.BASE_FIELDS[keys.CLIP_ID],
+    keys.IMAGE: keys.BASE_FIELDS[keys.IMAGE],
+    LABEL_NAME.key: LABEL_NAME.field(),
 }
 
 
@@ -103,7 +109,7 @@ def jpeg(image: np.ndarray) -> bytes:
 def ensure_data(directory: Path) -> Path:
     """The generated dataset in ``directory``, written once (dataset.json last, so a run
     that was interrupted leaves no directory that looks finished)."""
-    if (directory / "dataset.json").exists():
+    if Manifest.exists(directory):
         return directory
     from tfrecords_tools.example import make_example
     from tfrecords_tools.writer import ShardedRecordWriter
@@ -116,28 +122,26 @@ def ensure_data(directory: Path) -> Path:
         for i in range(RECORDS):
             record = make_example(
                 {
-                    "clip/id": f"bench{i:06d}",
-                    "image/encoded": jpeg(picture(rng)),
-                    "label/texture_k30": int(rng.integers(CLASSES)),
+                    keys.CLIP_ID: f"bench{i:06d}",
+                    keys.IMAGE: jpeg(picture(rng)),
+                    LABEL_NAME.key: int(rng.integers(CLASSES)),
                 }
             )
             writer.write(i % SHARDS, record.SerializeToString())
     shards = [
-        {"path": f"shards/{path.name}", "split": "train", "records": count}
+        Shard(f"{DataDir.SHARDS_DIR}/{path.name}", "train", count)
         for path, count in zip(writer.paths, writer.counts, strict=True)
     ]
-    manifest = {"schema": SCHEMA, "shards": shards, "counts": {}, "clusters": {}}
-    (scratch / "dataset.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    Manifest.for_records(SCHEMA, shards).write(scratch)
     shutil.rmtree(directory, ignore_errors=True)
     scratch.rename(directory)
     return directory
 
 
 def describe_data(data_dir: Path) -> str:
-    manifest = json.loads((data_dir / "dataset.json").read_text())
-    shards = [s for s in manifest["shards"] if s["split"] == "train" and s["records"]]
-    records = sum(s["records"] for s in shards)
-    size = sum((data_dir / s["path"]).stat().st_size for s in shards)
+    shards = [s for s in Manifest.read(data_dir).shards("train") if s.records]
+    records = sum(s.records for s in shards)
+    size = sum((data_dir / s.path).stat().st_size for s in shards)
     return f"{records} train records in {len(shards)} shards, {size / records / 1e3:.1f} kB each"
 
 
@@ -370,12 +374,12 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # its start-up chatter is not ours
     import tensorflow as tf
 
-    from tfambient import data, models
+    from tfambient import data
 
     tf.config.set_visible_devices([], "GPU")  # the CPU is what is measured
-    unknown = [a for a in archs if a not in models.BACKBONES]
+    unknown = [a for a in archs if a not in ARCHITECTURES]
     if unknown:
-        parser.error(f"unknown --archs {','.join(unknown)}; known: {', '.join(models.BACKBONES)}")
+        parser.error(f"unknown --archs {','.join(unknown)}; known: {', '.join(ARCHITECTURES)}")
     label = data.label_spec(data_dir, LABEL)
     batch, size = args.batch, args.image_size
     print(f"data: {data_dir}: {describe_data(data_dir)}")

@@ -35,7 +35,7 @@ from PIL import Image, ImageOps
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
-from tfambient.files import write_atomically
+from tfambient.contracts.files import write_atomically
 
 PathLike = str | os.PathLike[str]
 

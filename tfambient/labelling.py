@@ -16,7 +16,6 @@ and swapped in by renaming the directory, so a kill leaves either the old or the
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -30,23 +29,16 @@ from tqdm import tqdm
 
 from tfambient import cluster, sound
 from tfambient.cluster import LabelSettings
+from tfambient.contracts import records as keys
+from tfambient.contracts.files import write_json
+from tfambient.contracts.records import LabelName
+from tfambient.contracts.workdirs import DataDir
 from tfrecords_tools import example as tfexample
 from tfrecords_tools import reader, writer
 
-LABEL_PREFIX = "label/"
-SHARDS_DIR = "shards"
-CLUSTERS_DIR = "clusters"
 TARGET_SHARD_BYTES = 128 * 2**20
 MIN_TRAIN_SHARDS = 8
 MAX_AUTO_SHARDS = 512  # each shard holds an open file while written; ulimit -n is often 1024
-
-
-def kmeans_field(descriptor: str, k: int) -> str:
-    return f"{LABEL_PREFIX}{descriptor}_k{k}"
-
-
-def bits_field(descriptor: str, bits: int) -> str:
-    return f"{LABEL_PREFIX}{descriptor}_bits{bits}"
 
 
 @dataclass(frozen=True)
@@ -92,19 +84,21 @@ def _spec(descriptors: Sequence[str], dims: Mapping[str, int], for_summaries: bo
     """What a pass parses: ids and descriptors, and for the cluster summaries the frame and
     its AudioSet classes."""
     spec = {
-        "clip/id": tf.io.FixedLenFeature([], tf.string),
-        "frame/index": tf.io.FixedLenFeature([], tf.int64),
+        keys.CLIP_ID: tf.io.FixedLenFeature([], tf.string),
+        keys.FRAME_INDEX: tf.io.FixedLenFeature([], tf.int64),
     }
     for name in descriptors:
-        spec[f"sound/{name}"] = tf.io.FixedLenFeature([dims[name]], tf.float32)
+        spec[keys.sound_key(name)] = tf.io.FixedLenFeature([dims[name]], tf.float32)
     if for_summaries:
-        spec["image/encoded"] = tf.io.FixedLenFeature([], tf.string)
-        spec["audioset/labels"] = tf.io.VarLenFeature(tf.string)
+        spec[keys.IMAGE] = tf.io.FixedLenFeature([], tf.string)
+        spec[keys.AUDIOSET_LABELS] = tf.io.VarLenFeature(tf.string)
     return spec
 
 
 def frame_keys(batch: Mapping[str, np.ndarray]) -> list[bytes]:
-    return [c + b"#%d" % i for c, i in zip(batch["clip/id"], batch["frame/index"], strict=True)]
+    return [
+        c + b"#%d" % i for c, i in zip(batch[keys.CLIP_ID], batch[keys.FRAME_INDEX], strict=True)
+    ]
 
 
 def fit_sample(
@@ -123,11 +117,11 @@ def fit_sample(
     with bar:
         for batch in reader.parse_batches(sources, _spec(descriptors, dims)):
             h = writer.unit_hashes(frame_keys(batch), "fit")
-            train = ~splits.are_val(batch["clip/id"])
+            train = ~splits.are_val(batch[keys.CLIP_ID])
             chosen = train & (h < keep)
             hashes.append(h[chosen])
             for name in descriptors:
-                rows[name].append(batch[f"sound/{name}"][chosen])
+                rows[name].append(batch[keys.sound_key(name)][chosen])
             bar.update(int(train.sum()))
     order = np.argsort(np.concatenate(hashes), kind="stable")[:max_samples]
     return {name: np.concatenate(rows.pop(name))[order] for name in descriptors}
@@ -139,13 +133,13 @@ def fit_labelers(sample: dict[str, np.ndarray], settings: LabelSettings) -> Labe
     for name in list(sample):
         vectors = cluster.FitSample.of(sample.pop(name))
         for k in settings.num_clusters:
-            field = kmeans_field(name, k)
+            field = LabelName(name, "k", k).key
             kmeans[field] = cluster.KMeansLabeler.fit(
                 vectors, k, seed=settings.seed, n_init=settings.n_init
             )
             descriptor_of[field] = name
         if settings.num_bits:
-            field = bits_field(name, settings.num_bits)
+            field = LabelName(name, "bits", settings.num_bits).key
             bits[field] = cluster.BinaryCoder.fit(vectors, settings.num_bits, seed=settings.seed)
             descriptor_of[field] = name
     return Labelers(kmeans, bits, descriptor_of)
@@ -186,18 +180,18 @@ def label_records(
     bar = tqdm(total=total, unit="frame", desc="labelling", disable=not progress)
     with bar, train, val or contextlib.nullcontext():
         for batch in reader.parse_batches(sources, spec, with_raw=True):
-            is_val = splits.are_val(batch["clip/id"])
-            shards = splits.shards_of(batch["clip/id"], is_val)
+            is_val = splits.are_val(batch[keys.CLIP_ID])
+            shards = splits.shards_of(batch[keys.CLIP_ID], is_val)
             fields = _batch_labels(batch, labelers, summaries, is_val)
             for i, raw in enumerate(batch[reader.RAW_KEY]):
                 record = tfexample.with_features(
-                    raw, {f: values[i] for f, values in fields.items()}, (LABEL_PREFIX,)
+                    raw, {f: values[i] for f, values in fields.items()}, (keys.LABEL_PREFIX,)
                 )
                 (val if is_val[i] else train).write(shards[i], record)
             bar.update(len(is_val))
     writers = [("train", train)] + ([("val", val)] if val else [])
     shards = [
-        {"path": f"{SHARDS_DIR}/{path.name}", "split": split, "records": count}
+        {"path": f"{DataDir.SHARDS_DIR}/{path.name}", "split": split, "records": count}
         for split, w in writers
         for path, count in zip(w.paths, w.counts, strict=True)
     ]
@@ -214,20 +208,20 @@ def _batch_labels(
     """Every label field of a batch; the clusterings' summaries are updated with it."""
     fields = {}
     for field, labeler in labelers.kmeans.items():
-        labels, distances = labeler.assign(batch[f"sound/{labelers.descriptor_of[field]}"])
+        labels, distances = labeler.assign(batch[keys.sound_key(labelers.descriptor_of[field])])
         fields[field] = labels
         summaries[field].update(
-            labels, distances, is_val, batch["image/encoded"], batch["audioset/labels"]
+            labels, distances, is_val, batch[keys.IMAGE], batch[keys.AUDIOSET_LABELS]
         )
     for field, coder in labelers.bits.items():
-        fields[field] = coder.encode(batch[f"sound/{labelers.descriptor_of[field]}"])
+        fields[field] = coder.encode(batch[keys.sound_key(labelers.descriptor_of[field])])
     return fields
 
 
 def swap_in(data_dir: Path, staged: Path) -> None:
     """Replace ``data_dir/shards`` by ``staged`` with two renames; `recover` mends a kill
     between them."""
-    current, old = data_dir / SHARDS_DIR, data_dir / f"{SHARDS_DIR}.old"
+    current, old = _current_and_old(data_dir)
     if current.exists():
         if old.exists():
             shutil.rmtree(old)
@@ -238,11 +232,16 @@ def swap_in(data_dir: Path, staged: Path) -> None:
 
 def recover(data_dir: Path) -> None:
     """Undo what a killed run left: a half-done swap, staged shards never swapped in."""
-    current, old = data_dir / SHARDS_DIR, data_dir / f"{SHARDS_DIR}.old"
+    current, old = _current_and_old(data_dir)
     if old.exists() and not current.exists():
         os.replace(old, current)
-    for staged in data_dir.glob(f"{SHARDS_DIR}.staged-*"):
+    for staged in data_dir.glob(f"{current.name}.staged-*"):
         shutil.rmtree(staged)
+
+
+def _current_and_old(data_dir: Path) -> tuple[Path, Path]:
+    current = DataDir(data_dir).shards
+    return current, current.with_name(f"{current.name}.old")
 
 
 def settings_json(settings: LabelSettings) -> dict:
@@ -259,20 +258,21 @@ def write_clusters(
     settings: LabelSettings,
 ) -> dict:
     """Save every model (npz) and montage (png); return what clusters.json says of them."""
-    out_dir = data_dir / CLUSTERS_DIR
+    layout = DataDir(data_dir)
+    out_dir = layout.clusters
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*out_dir.glob("*.npz"), *out_dir.glob("*.png")]:
         stale.unlink()  # models of label fields that no longer exist would mislead
     entries = {}
     for field, labeler in labelers.kmeans.items():
-        stem = field.removeprefix(LABEL_PREFIX)
-        labeler.save(out_dir / f"{stem}.npz")
+        label = LabelName.parse(field)
+        labeler.save(layout.cluster_model(label))
         summary = summaries[field]
         entries[field] = {
             "descriptor": labelers.descriptor_of[field],
             "k": labeler.k,
-            "model": f"{CLUSTERS_DIR}/{stem}.npz",
-            "montage": f"{CLUSTERS_DIR}/{stem}.png",
+            "model": layout.relative(layout.cluster_model(label)),
+            "montage": layout.relative(layout.cluster_montage(label)),
             "fit": {
                 "samples": labeler.fit_size,
                 "inertia": labeler.inertia,
@@ -283,21 +283,21 @@ def write_clusters(
         }
         cluster.plot_montage(
             montage_rows(summary, names),
-            out_dir / f"{stem}.png",
+            layout.cluster_montage(label),
             f"{labelers.descriptor_of[field]}, k={labeler.k}: frames nearest each centroid",
         )
     for field, coder in labelers.bits.items():
-        stem = field.removeprefix(LABEL_PREFIX)
-        coder.save(out_dir / f"{stem}.npz")
+        label = LabelName.parse(field)
+        coder.save(layout.cluster_model(label))
         entries[field] = {
             "descriptor": labelers.descriptor_of[field],
             "bits": coder.bits,
-            "model": f"{CLUSTERS_DIR}/{stem}.npz",
+            "model": layout.relative(layout.cluster_model(label)),
             "explained_variance_ratio": coder.explained_variance_ratio.round(5).tolist(),
             "fit": {"samples": coder.fit_size, "seed": coder.seed},
         }
     report = {"settings": settings_json(settings), "fields": entries}
-    write_json(out_dir / "clusters.json", report)
+    write_json(layout.clusters_report, report)
     return report
 
 
@@ -311,11 +311,6 @@ def montage_rows(
         title = f"#{c}  n={summary.sizes[c]}" + (f"\n{tags}" if tags else "")
         rows.append((title, [n.thumbnail for n in summary.nearest(c)]))
     return rows
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Readers (and reruns) see the whole file or none of it."""
-    writer.write_file(path, (json.dumps(data, indent=1) + "\n").encode())
 
 
 def relabel(
@@ -341,7 +336,8 @@ def relabel(
     )
     labelers = fit_labelers(sample, settings)
     del sample
-    staged = data_dir / f"{SHARDS_DIR}.staged-{os.getpid()}"
+    current, _ = _current_and_old(data_dir)
+    staged = current.with_name(f"{current.name}.staged-{os.getpid()}")
     labelled = label_records(sources, staged, labelers, splits, dims, settings, total, progress)
     swap_in(data_dir, staged)
     clusters = write_clusters(data_dir, labelers, labelled.summaries, names, settings)
@@ -354,18 +350,5 @@ def relabel(
 
 
 def label_schema(labelers: Labelers) -> dict[str, dict]:
-    out = {
-        field: {
-            "kind": "int64",
-            "length": 1,
-            "doc": f"k-means cluster of sound/{labelers.descriptor_of[field]}, in [0, {lab.k})",
-        }
-        for field, lab in labelers.kmeans.items()
-    }
-    for field, coder in labelers.bits.items():
-        out[field] = {
-            "kind": "int64",
-            "length": coder.bits,
-            "doc": f"PCA sign bits of sound/{labelers.descriptor_of[field]}",
-        }
-    return out
+    fields = [*labelers.kmeans, *labelers.bits]
+    return {field: LabelName.parse(field).field().to_json() for field in fields}

@@ -11,12 +11,10 @@ stream does not start at timestamp 0.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import math
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,6 +24,8 @@ import av
 import av.logging
 import numpy as np
 import soxr
+
+from tfambient.contracts.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -577,17 +577,9 @@ def write_video(
         if rates and audio_rate not in rates:
             raise ValueError(f"{audio_codec} cannot encode {audio_rate} Hz; it accepts {rates}")
 
-    # Same directory (so os.replace is atomic) and same extension (FFmpeg picks the
-    # container from it).
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp{path.suffix}")
-    try:
-        with av.open(str(tmp), "w") as container:
-            _mux(container, frames, fps, audio, audio_rate, video_codec, audio_codec)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    # The temporary keeps the extension: FFmpeg picks the container from it.
+    with atomic_path(path) as tmp, av.open(str(tmp), "w") as container:
+        _mux(container, frames, fps, audio, audio_rate, video_codec, audio_codec)
 
 
 def _mux(

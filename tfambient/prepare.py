@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -40,18 +39,16 @@ from tqdm import tqdm
 from tfambient import __version__, audioset, extract, labelling, sound
 from tfambient.audioset import ClipFile, MediaIndex, Segment
 from tfambient.cluster import LabelSettings
+from tfambient.contracts import records as keys
+from tfambient.contracts.files import atomic_path, write_json
+from tfambient.contracts.manifest import Manifest
+from tfambient.contracts.records import BASE_FIELDS, Field
+from tfambient.contracts.workdirs import DataDir
 from tfambient.extract import ClipResult, ExtractSettings, Failure
-from tfambient.labelling import write_json
 from tfrecords_tools import example as tfexample
 from tfrecords_tools import writer as tfwriter
 
 logger = logging.getLogger(__name__)
-
-PARTS_DIR = "parts"
-DATASET_FILE = "dataset.json"
-FAILURES_FILE = "failures.csv"
-TASKS_DIR = "tasks"
-SETTINGS_FILE = "settings.json"
 
 
 class PrepareError(Exception):
@@ -92,20 +89,20 @@ class TaskReport:
 def frame_example(segment: Segment, frame: extract.Frame) -> bytes:
     """The record of one frame, in the schema of docs/prepare.md (labels added later)."""
     features = {
-        "clip/id": segment.clip_id,
-        "clip/ytid": segment.ytid,
-        "clip/start_s": float(segment.start_s),
-        "clip/end_s": float(segment.end_s),
-        "frame/index": frame.index,
-        "frame/time_s": frame.time_s,
-        "audio/start_s": frame.audio_start_s,
-        "image/encoded": frame.jpeg,
-        "image/height": frame.height,
-        "image/width": frame.width,
-        "audioset/labels": np.array(segment.labels, dtype=np.bytes_),
+        keys.CLIP_ID: segment.clip_id,
+        keys.CLIP_YTID: segment.ytid,
+        keys.CLIP_START: float(segment.start_s),
+        keys.CLIP_END: float(segment.end_s),
+        keys.FRAME_INDEX: frame.index,
+        keys.FRAME_TIME: frame.time_s,
+        keys.AUDIO_START: frame.audio_start_s,
+        keys.IMAGE: frame.jpeg,
+        keys.IMAGE_HEIGHT: frame.height,
+        keys.IMAGE_WIDTH: frame.width,
+        keys.AUDIOSET_LABELS: np.array(segment.labels, dtype=np.bytes_),
     }
     for name, values in frame.descriptors.items():
-        features[f"sound/{name}"] = values
+        features[keys.sound_key(name)] = values
     return tfexample.make_example(features).SerializeToString()
 
 
@@ -199,7 +196,7 @@ def failure_row(segment: Segment, failure: Failure) -> dict:
 
 def check_settings(output_dir: Path, extract_settings: ExtractSettings, task: Task) -> None:
     """A rerun into the same directory must take the same frames the same way."""
-    path = output_dir / PARTS_DIR / SETTINGS_FILE
+    path = DataDir(output_dir).extraction_settings
     if not path.exists():
         return
     before = json.loads(path.read_text())
@@ -216,7 +213,7 @@ def check_settings(output_dir: Path, extract_settings: ExtractSettings, task: Ta
 def record_settings(output_dir: Path, extract_settings: ExtractSettings, task: Task) -> None:
     """Fix the extraction settings of ``output_dir`` once its first clip is about to land."""
     check_settings(output_dir, extract_settings, task)
-    path = output_dir / PARTS_DIR / SETTINGS_FILE
+    path = DataDir(output_dir).extraction_settings
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, extraction_settings(extract_settings, task))
@@ -400,12 +397,12 @@ def prepare_task(
     are tried again only with ``retry_failed``.
     """
     record_settings(output_dir, settings, task)
-    manifest = output_dir / TASKS_DIR / f"{task.name}.json"
+    manifest = DataDir(output_dir).tasks / f"{task.name}.json"
     previous = json.loads(manifest.read_text()) if manifest.exists() else {}
     report = TaskReport(task.name, rejected=dict(rejected or {}))
     manifest.parent.mkdir(parents=True, exist_ok=True)
     write_json(manifest, asdict(report))  # not complete: --merge waits for this task
-    store = PartStore(output_dir / PARTS_DIR / task.name)
+    store = PartStore(DataDir(output_dir).parts / task.name)
     try:
         mine = [s for s in segments if task.owns(s.clip_id)]
         report.segments = len(mine)
@@ -465,15 +462,16 @@ FAILURE_COLUMNS = ("clip_id", "ytid", "start_s", "reason", "detail", "source")
 
 def read_task_reports(output_dir: Path) -> list[dict]:
     """Every task's manifest; all of one run's tasks must have finished."""
-    paths = sorted((output_dir / TASKS_DIR).glob("task-*.json"))
+    tasks = DataDir(output_dir).tasks
+    paths = sorted(tasks.glob("task-*.json"))
     if not paths:
-        raise PrepareError(f"{output_dir}: nothing extracted yet (no {TASKS_DIR}/task-*.json)")
+        raise PrepareError(f"{output_dir}: nothing extracted yet (no {tasks}/task-*.json)")
     reports = [json.loads(p.read_text()) for p in paths]
     counts = {int(r["task"].rsplit("-", 1)[1]) for r in reports}
     if len(counts) > 1:
         raise PrepareError(
             f"{output_dir}: tasks of runs with different --num_tasks ({sorted(counts)}); "
-            f"remove {output_dir / TASKS_DIR} and rerun the tasks"
+            f"remove {tasks} and rerun the tasks"
         )
     count = counts.pop()
     finished = {r["task"] for r in reports if r["complete"]}
@@ -486,7 +484,7 @@ def read_task_reports(output_dir: Path) -> list[dict]:
 def committed_parts(output_dir: Path) -> list[tuple[Path, dict]]:
     """(records file, sidecar) of every committed part of every task, in a stable order."""
     parts = []
-    for task_dir in sorted((output_dir / PARTS_DIR).glob("task-*")):
+    for task_dir in sorted(DataDir(output_dir).parts.glob("task-*")):
         parts += [(p.with_suffix(".tfrecord"), s) for p, s in read_sidecars(task_dir).items()]
     return parts
 
@@ -514,12 +512,10 @@ def outcomes(
 
 def write_failures(path: Path, rows: list[dict]) -> None:
     """failures.csv: every clip not used, and why, sorted by clip id."""
-    tmp = tfwriter.temporary_name(path)
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         out = csv.DictWriter(f, FAILURE_COLUMNS)
         out.writeheader()
         out.writerows(sorted(rows, key=lambda r: (r["clip_id"], r["reason"])))
-    os.replace(tmp, path)
 
 
 def finalize(
@@ -540,30 +536,30 @@ def finalize(
     reports = read_task_reports(output_dir)
     parts = committed_parts(output_dir)
     frames, failures = outcomes(parts, reports)
-    write_failures(output_dir / FAILURES_FILE, failures)
+    layout = DataDir(output_dir)
+    write_failures(layout.failures, failures)
     records = sum(sidecar["records"] for _, sidecar in parts)
     if not records:
         reasons = Counter(row["reason"] for row in failures)
         raise PrepareError(
             f"no clip could be used ({_counts_text(reasons) or 'no segments'}); "
-            f"{output_dir / FAILURES_FILE} lists why"
+            f"{layout.failures} lists why"
         )
-    extraction = json.loads((output_dir / PARTS_DIR / SETTINGS_FILE).read_text())
+    extraction = json.loads(layout.extraction_settings.read_text())
     descriptors = extraction["descriptors"].split(",")
     splits = labelling.Splits.sized(
         val_fraction, num_shards, sum(p.stat().st_size for p, _ in parts)
     )
     inputs = {
-        "parts": {str(p.relative_to(output_dir)): s["records"] for p, s in parts},
+        "parts": {layout.relative(p): s["records"] for p, s in parts},
         "labels": labelling.settings_json(settings),
         "splits": asdict(splits),
         "descriptors": descriptors,
         "class_names": names_digest(names),
     }
-    manifest_path = output_dir / DATASET_FILE
-    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    if previous.get("labelling_inputs") == inputs:
-        logger.info("%s is up to date", manifest_path)
+    previous = Manifest.read_if_exists(output_dir)
+    if previous is not None and previous.data.get("labelling_inputs") == inputs:
+        logger.info("%s is up to date", layout.manifest)
         labelled = labelled_view(previous)
     else:
         num_train = sum(n for clip, n in frames.items() if not splits.is_val(clip))
@@ -572,7 +568,7 @@ def finalize(
                 f"no train frames: all {records} frames fall in the validation split; "
                 "lower --val_fraction"
             )
-        mark_stale(manifest_path, previous)
+        mark_stale(output_dir, previous)
         labelled = labelling.relabel(
             [p for p, _ in parts],
             output_dir,
@@ -584,81 +580,64 @@ def finalize(
             names=names,
             progress=progress,
         )
-    manifest = {
-        "tfambient_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "extraction": extraction,
-        "descriptors": descriptor_table(descriptors),
-        "schema": schema(descriptors) | labelled["label_fields"],
-        "counts": {
-            "segments": sum(r["segments"] for r in reports),
-            "rejected_rows": reports[0]["rejected"],  # every task reads the whole CSV
-            "clips_found": sum(r["found"] for r in reports),
-            "clips_used": sum(1 for n in frames.values() if n),
-            "clips_failed": dict(sorted(Counter(row["reason"] for row in failures).items())),
-            "frames": labelled["frames"],
-        },
-        "shards": labelled["shards"],
-        "clusters": labelled["clusters"],
-        "splits": inputs["splits"],
-        "labelling_inputs": inputs,
-    }
-    write_json(manifest_path, manifest)
-    return manifest
+    manifest = Manifest(
+        {
+            "tfambient_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "extraction": extraction,
+            "descriptors": descriptor_table(descriptors),
+            "schema": schema(descriptors) | labelled["label_fields"],
+            "counts": {
+                "segments": sum(r["segments"] for r in reports),
+                "rejected_rows": reports[0]["rejected"],  # every task reads the whole CSV
+                "clips_found": sum(r["found"] for r in reports),
+                "clips_used": sum(1 for n in frames.values() if n),
+                "clips_failed": dict(sorted(Counter(row["reason"] for row in failures).items())),
+                "frames": labelled["frames"],
+            },
+            "shards": labelled["shards"],
+            "clusters": labelled["clusters"],
+            "splits": inputs["splits"],
+            "labelling_inputs": inputs,
+        }
+    )
+    manifest.write(output_dir)
+    return manifest.data
 
 
 def names_digest(names: dict[str, str]) -> str:
     return hashlib.sha1(json.dumps(names, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def labelled_view(manifest: dict) -> dict:
+def labelled_view(manifest: Manifest) -> dict:
     """What the labelling pass returned, as a finished dataset.json records it."""
+    base = manifest.base_schema()
     return {
-        "shards": manifest["shards"],
-        "frames": manifest["counts"]["frames"],
-        "clusters": manifest["clusters"],
-        "label_fields": {
-            k: v for k, v in manifest["schema"].items() if k.startswith(labelling.LABEL_PREFIX)
-        },
+        "shards": manifest.data["shards"],
+        "frames": manifest.data["counts"]["frames"],
+        "clusters": manifest.data["clusters"],
+        "label_fields": {k: v for k, v in manifest.data["schema"].items() if k not in base},
     }
 
 
-def mark_stale(manifest_path: Path, manifest: dict) -> None:
+def mark_stale(data_dir: Path, manifest: Manifest | None) -> None:
     """Before the shards change: a kill from here on leaves a dataset.json that no rerun
     takes for finished, and that training refuses."""
-    if manifest:
-        write_json(manifest_path, manifest | {"labelling_inputs": None, "stale": True})
+    if manifest is not None:
+        Manifest(manifest.data | {"labelling_inputs": None, "stale": True}).write(data_dir)
 
 
 def _counts_text(counts: Counter) -> str:
     return ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
 
 
-BASE_SCHEMA = {
-    "clip/id": ("bytes", 1, "{YTID}_{start:.3f}"),
-    "clip/ytid": ("bytes", 1, "YouTube id"),
-    "clip/start_s": ("float", 1, "segment start in the video, from the CSV"),
-    "clip/end_s": ("float", 1, "segment end in the video, from the CSV"),
-    "frame/index": ("int64", 1, "which of the clip's frames"),
-    "frame/time_s": ("float", 1, "time of the frame, seconds from the segment start"),
-    "audio/start_s": ("float", 1, "start of its audio window, seconds from the segment start"),
-    "image/encoded": ("bytes", 1, "JPEG frame, short side = image_size"),
-    "image/height": ("int64", 1, "JPEG height"),
-    "image/width": ("int64", 1, "JPEG width"),
-    "audioset/labels": ("bytes", None, "AudioSet MIDs of the clip"),
-}
-
-
 def schema(descriptors: Iterable[str]) -> dict[str, dict]:
     """Every field of a record but its labels: kind, length (None: varies) and meaning."""
-    out = {k: {"kind": kind, "length": n, "doc": doc} for k, (kind, n, doc) in BASE_SCHEMA.items()}
+    fields = dict(BASE_FIELDS)
     for name in descriptors:
-        out[f"sound/{name}"] = {
-            "kind": "float",
-            "length": sound.DESCRIPTORS[name].dim,
-            "doc": sound.DESCRIPTORS[name].doc,
-        }
-    return out
+        described = sound.DESCRIPTORS[name]
+        fields[keys.sound_key(name)] = Field("float", described.dim, described.doc)
+    return {key: field.to_json() for key, field in fields.items()}
 
 
 def summary(output_dir: Path, manifest: dict) -> str:
@@ -668,20 +647,13 @@ def summary(output_dir: Path, manifest: dict) -> str:
     lines = [
         f"prepared {output_dir}: {counts['clips_used']} clips used of {counts['segments']} "
         f"segments; frames: " + ", ".join(f"{k} {v}" for k, v in counts["frames"].items()),
-        f"  failed: {_counts_text(Counter(failed)) or 'none'} (see {output_dir / FAILURES_FILE})",
+        f"  failed: {_counts_text(Counter(failed)) or 'none'} (see {DataDir(output_dir).failures})",
     ]
     if counts["rejected_rows"]:
         lines.append(f"  CSV rows skipped: {_counts_text(Counter(counts['rejected_rows']))}")
     lines.append(f"  label fields: {', '.join(manifest['clusters']['fields'])}")
-    lines.append(f"  montages: {output_dir / labelling.CLUSTERS_DIR}/*.png")
+    lines.append(f"  montages: {DataDir(output_dir).clusters}/*.png")
     return "\n".join(lines)
-
-
-def read_manifest(data_dir: Path) -> dict:
-    path = data_dir / DATASET_FILE
-    if not path.exists():
-        raise PrepareError(f"{path} not found: run tfambient-prepare first")
-    return json.loads(path.read_text())
 
 
 def recluster(
@@ -696,40 +668,43 @@ def recluster(
     The label fields after this are exactly the ones asked for now; images and descriptors
     are copied unchanged.
     """
-    manifest = read_manifest(data_dir)
-    if manifest.get("stale"):
+    try:
+        manifest = Manifest.read(data_dir)
+    except ValueError as error:
+        raise PrepareError(str(error)) from None
+    if manifest.stale:
         raise PrepareError(
             f"{data_dir} was left half-labelled by a killed run: rerun that command first"
         )
-    stored = list(manifest["descriptors"])
+    data = manifest.data
+    stored = list(data["descriptors"])
     descriptors = descriptors or stored
     unknown = sorted(set(descriptors) - set(stored))
     if unknown:
         raise PrepareError(
             f"{data_dir} has no {', '.join(unknown)} descriptors (it has {', '.join(stored)})"
         )
-    shards = [data_dir / s["path"] for s in manifest["shards"]]
-    mark_stale(data_dir / DATASET_FILE, manifest)
+    shards = [data_dir / shard.path for shard in manifest.shards()]
+    mark_stale(data_dir, manifest)
     labelled = labelling.relabel(
         shards,
         data_dir,
         descriptors,
         settings,
-        labelling.Splits(**manifest["splits"]),
-        num_train=manifest["counts"]["frames"]["train"],
-        total=sum(s["records"] for s in manifest["shards"]),
+        labelling.Splits(**data["splits"]),
+        num_train=data["counts"]["frames"]["train"],
+        total=sum(shard.records for shard in manifest.shards()),
         names=names,
         progress=progress,
     )
-    base = {k: v for k, v in manifest["schema"].items() if not k.startswith(labelling.LABEL_PREFIX)}
-    manifest["schema"] = base | labelled["label_fields"]
-    manifest["shards"] = labelled["shards"]
-    manifest["clusters"] = labelled["clusters"]
-    manifest["counts"]["frames"] = labelled["frames"]
-    manifest["labelling_inputs"] |= {
+    data["schema"] = manifest.base_schema() | labelled["label_fields"]
+    data["shards"] = labelled["shards"]
+    data["clusters"] = labelled["clusters"]
+    data["counts"]["frames"] = labelled["frames"]
+    data["labelling_inputs"] |= {
         "labels": labelling.settings_json(settings),
         "descriptors": descriptors,
         "class_names": names_digest(names),
     }
-    write_json(data_dir / DATASET_FILE, manifest)
-    return manifest
+    manifest.write(data_dir)
+    return data

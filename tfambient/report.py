@@ -19,7 +19,6 @@ import base64
 import datetime
 import html
 import io
-import json
 import math
 import re
 from collections import defaultdict
@@ -32,13 +31,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator, PercentFormatter
 
-from tfambient.files import write_bytes_atomically, write_text_atomically
+from tfambient import architectures
+from tfambient.contracts.files import write_bytes, write_text
+from tfambient.contracts.manifest import Manifest
+from tfambient.contracts.records import LabelName
+from tfambient.contracts.workdirs import DataDir, TrainWorkdir, VocWorkdir, open_run
 from tfambient.voc import CLASSES
 from tfambient.voc.metrics import SHORT_NAMES, APResult
 
 FIGURES_DIR = "figures"
 DPI = 110
-_LABEL = re.compile(r"(?P<descriptor>.+)_(?:k(?P<k>\d+)|bits(?P<bits>\d+))")
 _UNIT_SPEC = re.compile(r"(?P<layer>\w+):(?P<units>\d+(?:,\d+)*)")
 MODES = ("head", "all", "svm")
 _NUMBER = re.compile(r"–|\d+(\.\d+)?")
@@ -63,7 +65,7 @@ class PretextRun:
 
     @property
     def backbone_file(self) -> Path:
-        return self.path / "export" / "backbone.keras"
+        return TrainWorkdir(self.path).backbone
 
 
 @dataclass(frozen=True)
@@ -90,39 +92,17 @@ class VocRun:
         return APResult.from_dict(self.metrics)
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def load_run(path: str | Path) -> PretextRun | VocRun:
     """The run in ``path``, of the kind its files say; ValueError (one line) otherwise."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ValueError(f"{path}: no such directory")
-    try:
-        if (path / "metrics.json").is_file():
-            metrics = json.loads((path / "metrics.json").read_text())
-            return VocRun(path, metrics, _read_jsonl(path / "metrics.jsonl"))
-        if (path / "config.json").is_file():
-            config = json.loads((path / "config.json").read_text())
-            return PretextRun(path, config, _read_jsonl(path / "metrics.jsonl"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: unreadable JSON ({error})") from None
-    raise ValueError(
-        f"{path}: neither a tfambient-train workdir (config.json) "
-        f"nor a tfambient-voc workdir (metrics.json)"
-    )
+    run = open_run(path)
+    if isinstance(run, VocWorkdir):
+        return VocRun(run.root, run.read_metrics(), run.read_metrics_log())
+    return PretextRun(run.root, run.read_config(), run.read_metrics_log())
 
 
-def parse_label(label: str) -> tuple[str, str, int] | None:
-    """ "texture_k30" -> ("texture", "k", 30); "mfcc_bits30" -> ("mfcc", "bits", 30)."""
-    match = _LABEL.fullmatch(label)
-    if match is None:
-        return None
-    kind = "k" if match["k"] else "bits"
-    return match["descriptor"], kind, int(match[kind])
+def parse_label(label: str) -> LabelName | None:
+    """ "texture_k30" -> its LabelName; None for "random", "unknown" and the like."""
+    return LabelName.parse(label) if LabelName.is_valid(label) else None
 
 
 def parse_units(spec: str) -> tuple[str, tuple[int, ...]]:
@@ -144,9 +124,10 @@ def voc_names(runs: Sequence[VocRun]) -> list[str]:
 
 
 def _sort_key(run: VocRun) -> tuple:
-    parsed = parse_label(run.pretext_label) or (run.pretext_label, "", 0)
+    parsed = parse_label(run.pretext_label)
+    label = (parsed.descriptor, parsed.kind, parsed.size) if parsed else (run.pretext_label, "", 0)
     mode = MODES.index(run.mode) if run.mode in MODES else len(MODES)
-    return (mode, run.pretext_label == "random", *parsed, str(run.path))
+    return (mode, run.pretext_label == "random", *label, str(run.path))
 
 
 # The data behind Figures 3 and 4
@@ -170,8 +151,8 @@ def cluster_sweep(runs: Iterable[VocRun]) -> Sweep:
             random[run.mode].append(run.metrics["map_voc07"])
             continue
         parsed = parse_label(run.pretext_label)
-        if parsed and parsed[1] == "k":
-            points[(parsed[0], run.mode)][parsed[2]].append(run.metrics["map_voc07"])
+        if parsed and parsed.kind == "k":
+            points[(parsed.descriptor, run.mode)][parsed.size].append(run.metrics["map_voc07"])
     lines = {
         key: [(k, float(np.mean(maps))) for k, maps in sorted(by_k.items())]
         for key, by_k in sorted(points.items())
@@ -186,10 +167,11 @@ def texture_mfcc_pairs(runs: Sequence[VocRun]) -> list[tuple[VocRun, VocRun]]:
     labelled = [(run, p) for run, p in parsed if p is not None]
     return [
         (texture, mfcc)
-        for texture, (descriptor, kind, n) in labelled
-        if descriptor == "texture"
-        for mfcc, (other, other_kind, other_n) in labelled
-        if other.startswith("mfcc") and (other_kind, other_n, mfcc.mode) == (kind, n, texture.mode)
+        for texture, ours in labelled
+        if ours.descriptor == "texture"
+        for mfcc, theirs in labelled
+        if theirs.descriptor.startswith("mfcc")
+        and (theirs.kind, theirs.size, mfcc.mode) == (ours.kind, ours.size, texture.mode)
     ]
 
 
@@ -417,11 +399,6 @@ def _data_dir(config: dict | None, options: Options) -> Path | None:
     return None
 
 
-def _montage_key(path: Path) -> tuple:
-    parsed = parse_label(path.stem)
-    return (parsed[0], parsed[2]) if parsed else (path.stem, 0)
-
-
 def clusters_section(
     pretext: Sequence[PretextRun], voc: Sequence[VocRun], options: Options
 ) -> Section:
@@ -439,15 +416,15 @@ def clusters_section(
         if not data_dir.is_dir():
             section.notes.append(f"{data_dir} (named by a run) does not exist: pass --data_dir.")
             continue
-        montages = sorted((data_dir / "clusters").glob("*_k*.png"), key=_montage_key)
+        layout = DataDir(data_dir)
+        montages = [(label, path) for label, path in layout.montages() if path.is_file()]
         if not montages:
-            section.notes.append(f"{data_dir}/clusters holds no montages (*_k*.png).")
-        for montage in montages:
-            descriptor, k = _montage_key(montage)
+            section.notes.append(f"{layout.clusters_report} lists no montages.")
+        for label, montage in montages:
             section.pictures.append(
                 Picture(
-                    f"clusters_{len(section.pictures):02d}_{montage.stem}.png",
-                    f"{descriptor}, K = {k} ({data_dir})",
+                    f"clusters_{len(section.pictures):02d}_{label.name}.png",
+                    f"{label.descriptor}, K = {label.size} ({data_dir})",
                     montage.read_bytes(),
                 )
             )
@@ -528,7 +505,7 @@ def _top_images(run: PretextRun, backbone, options: Options, units: Section) -> 
     from tfambient import visualize
 
     data_dir = _data_dir(run.config, options)
-    if data_dir is None or not (data_dir / "dataset.json").is_file():
+    if data_dir is None or not Manifest.exists(data_dir):
         units.notes.append(f"{run.name}: no prepared data at {data_dir} (pass --data_dir).")
         return []
     try:
@@ -539,7 +516,7 @@ def _top_images(run: PretextRun, backbone, options: Options, units: Section) -> 
             backbone,
             batches,
             visualize.frame_count(data_dir, options.max_images),
-            visualize.UNIT_LAYERS[run.config["arch"]],
+            architectures.get(run.config["arch"]).report_layers,
             options.units,
             options.top_k,
         )
@@ -779,13 +756,13 @@ def write_report(
     figures.mkdir(parents=True, exist_ok=True)
     pictures = [picture for section in sections for picture in section.pictures]
     for picture in pictures:
-        write_bytes_atomically(figures / picture.name, picture.png)
+        write_bytes(figures / picture.name, picture.png)
     drawn = {picture.name for picture in pictures}
     for stale in figures.glob("*.png"):
         if stale.name not in drawn:
             stale.unlink()
     stamp = f"Made {datetime.datetime.now().isoformat(timespec='seconds')} by tfambient-report."
-    write_text_atomically(output_dir / "report.md", render_markdown(sections, title, stamp))
+    write_text(output_dir / "report.md", render_markdown(sections, title, stamp))
     index = output_dir / "index.html"
-    write_text_atomically(index, render_html(sections, title, stamp))
+    write_text(index, render_html(sections, title, stamp))
     return index

@@ -31,7 +31,7 @@ from scipy import ndimage, signal
 from tqdm import tqdm
 
 from tfambient import media
-from tfambient.files import write_text_atomically
+from tfambient.contracts.files import write_text
 from tfambient.synthetic import write_segments_csv
 from tfambient.voc import CLASSES
 from tfambient.voc.dataset import VocObject, targets_of, write_annotation, write_image_sets
@@ -1289,7 +1289,7 @@ def write_world(
     try:
         manifest = _write_staged(staging, settings, num_workers, progress)
         _move_into_place(staging, output)
-        write_text_atomically(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        write_text(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return World(manifest, written=True)

@@ -17,7 +17,6 @@ Arrays are numpy; TensorFlow runs the backbone. Nothing here draws: report.py do
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +27,9 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfambient import data
+from tfambient.contracts.manifest import Manifest
 from tfambient.models.alexnet import MIN_SIZE
 
-# The layers whose units Figure 2 shows: the last convolutional map and the last vector.
-UNIT_LAYERS = {
-    "alexnet": ("conv5", "fc7"),
-    "alexnet_bn": ("conv5", "fc7"),
-    "resnet18": ("stage4", "pool"),
-}
 BATCH_SIZE = 64
 MASK_THRESHOLD = 0.5  # of the unit's peak on that frame (Network Dissection uses a quantile)
 SHADE = 0.25  # brightness left outside the unit's region
@@ -131,9 +125,7 @@ def frame_batches(
 
 def frame_count(data_dir: str | Path, max_images: int) -> int:
     """How many frames frame_batches yields (dataset.json counts the records of each shard)."""
-    manifest = json.loads((Path(data_dir) / "dataset.json").read_text())
-    records = sum(s["records"] for s in manifest["shards"] if s["split"] in ("train", "val"))
-    return min(records, max_images)
+    return min(Manifest.read(data_dir).records(), max_images)
 
 
 def _feature_fn(backbone: keras.Model, layers: Sequence[str]):

@@ -19,6 +19,7 @@ from tfambient import audioset
 from tfambient.cli import label_flags
 from tfambient.cli.common import UserError, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
+from tfambient.contracts.manifest import Manifest
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "A directory written by tfambient-prepare.")
@@ -37,8 +38,8 @@ def main(argv: list[str]) -> None:
     if not FLAGS.data_dir:
         raise UserError("--data_dir is required")
     data_dir = Path(FLAGS.data_dir)
-    if not (data_dir / "dataset.json").is_file():
-        raise UserError(f"{data_dir / 'dataset.json'} not found: run tfambient-prepare first")
+    if not Manifest.exists(data_dir):
+        raise UserError(f"{Manifest.path(data_dir)} not found: run tfambient-prepare first")
     load_tensorflow_for_records()
     from tfambient import prepare
 

@@ -7,7 +7,6 @@ reported on its own line and skipped; the exit status is 2 if any file failed.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -19,6 +18,7 @@ from tqdm import tqdm
 from tfambient import media, sound
 from tfambient.cli.common import UserError
 from tfambient.cli.common import run as run_app
+from tfambient.contracts.files import write_atomically
 from tfambient.sound import texture
 
 FLAGS = flags.FLAGS
@@ -82,10 +82,7 @@ def summary_lines(name: str, vector: np.ndarray) -> list[str]:
 
 def save_vector(path: Path, vector: np.ndarray) -> None:
     """np.save under a temporary name, renamed when complete: never a truncated .npy."""
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "wb") as f:
-        np.save(f, vector)
-    os.replace(partial, path)
+    write_atomically(path, lambda f: np.save(f, vector))
 
 
 def check_distinct_stems(paths: list[str]) -> None:

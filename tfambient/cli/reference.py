@@ -19,7 +19,7 @@ from pathlib import Path
 from absl import flags
 
 from tfambient.cli.common import UserError, run
-from tfambient.files import write_text_atomically
+from tfambient.contracts.files import write_text
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output", None, "Write the reference here; default: print it.")
@@ -64,7 +64,7 @@ def reference() -> str:
 def main(argv: list[str]) -> None:
     text = reference()
     if FLAGS.output:
-        write_text_atomically(FLAGS.output, text)
+        write_text(FLAGS.output, text)
         print(f"wrote {FLAGS.output}")
     else:
         print(text, end="")

@@ -24,6 +24,7 @@ from tfambient.cli.common import (
     load_tensorflow,
 )
 from tfambient.cli.common import run as run_app
+from tfambient.contracts.manifest import Manifest
 
 load_tensorflow()  # the flags are TrainConfig's fields, and train.py needs TensorFlow
 
@@ -75,8 +76,8 @@ def main(argv: list[str]) -> None:
     for required in ("data_dir", "workdir"):
         if not getattr(FLAGS, required):
             raise UserError(f"--{required} is required")
-    if not (Path(FLAGS.data_dir) / "dataset.json").is_file():
-        raise UserError(f"{FLAGS.data_dir}/dataset.json not found: run tfambient-prepare first")
+    if not Manifest.exists(FLAGS.data_dir):
+        raise UserError(f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first")
     from tfambient import train
 
     logging.getLogger().setLevel(logging.INFO)

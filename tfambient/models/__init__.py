@@ -9,29 +9,17 @@ the adaptive pooling layer).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 import keras
 
+from tfambient import architectures
 from tfambient.models.alexnet import AdaptiveAveragePooling2D, alexnet
 from tfambient.models.heads import bits_head, classifier_head, pretext_model
 from tfambient.models.resnet import resnet18
 
-BACKBONES: dict[str, Callable[..., keras.Model]] = {
-    "alexnet": alexnet,
-    "alexnet_bn": functools.partial(alexnet, batch_norm=True, name="alexnet_bn"),
-    "resnet18": resnet18,
-}
-
 
 def build_backbone(arch: str, **kwargs) -> keras.Model:
-    """The backbone called ``arch`` (a key of :data:`BACKBONES`), built with ``kwargs``."""
-    try:
-        builder = BACKBONES[arch]
-    except KeyError:
-        raise ValueError(f"unknown backbone {arch!r}; known: {', '.join(BACKBONES)}") from None
-    return builder(**kwargs)
+    """The backbone called ``arch`` (see tfambient.architectures), built with ``kwargs``."""
+    return architectures.get(arch).build(**kwargs)
 
 
 def load_backbone(path, input_shape=(None, None, 3)) -> keras.Model:
@@ -42,8 +30,9 @@ def load_backbone(path, input_shape=(None, None, 3)) -> keras.Model:
     input shape (the saved config, its input layer changed) takes them as they are.
     """
     saved = keras.models.load_model(path, compile=False)
-    if saved.name not in BACKBONES:
-        raise ValueError(f"{path} holds a {saved.name!r}, not one of {', '.join(BACKBONES)}")
+    if saved.name not in architectures.ARCHITECTURES:
+        known = ", ".join(architectures.ARCHITECTURES)
+        raise ValueError(f"{path} holds a {saved.name!r}, not one of {known}")
     config = saved.get_config()
     for layer in config["layers"]:
         if layer["class_name"] == "InputLayer":
@@ -54,7 +43,6 @@ def load_backbone(path, input_shape=(None, None, 3)) -> keras.Model:
 
 
 __all__ = [
-    "BACKBONES",
     "AdaptiveAveragePooling2D",
     "alexnet",
     "bits_head",

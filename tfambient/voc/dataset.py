@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tfambient.files import write_text_atomically
+from tfambient.contracts.files import write_text
 from tfambient.voc import CLASSES
 
 if TYPE_CHECKING:
@@ -374,7 +374,7 @@ def write_annotation(
         for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), obj.bbox, strict=True):
             _add(box, tag, str(int(value)))
     ET.indent(annotation, space="\t")
-    write_text_atomically(Path(path), ET.tostring(annotation, encoding="unicode") + "\n")
+    write_text(Path(path), ET.tostring(annotation, encoding="unicode") + "\n")
 
 
 def _add(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
@@ -401,7 +401,7 @@ def write_image_sets(
         raise ValueError("targets must be 1, 0 or -1")
     main = Path(voc2007_dir) / "ImageSets" / "Main"
     main.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(main / f"{split}.txt", "".join(f"{i}\n" for i in ids))
+    write_text(main / f"{split}.txt", "".join(f"{i}\n" for i in ids))
     for column, name in enumerate(CLASSES):
         lines = (f"{i} {label:2d}\n" for i, label in zip(ids, targets[:, column], strict=True))
-        write_text_atomically(main / f"{name}_{split}.txt", "".join(lines))
+        write_text(main / f"{name}_{split}.txt", "".join(lines))

@@ -36,7 +36,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfambient import data, models, train
-from tfambient.files import write_text_atomically
+from tfambient.contracts.files import write_text
 from tfambient.voc import CLASSES
 from tfambient.voc.dataset import VocSplit, read_split, read_tfds
 from tfambient.voc.metrics import APResult, class_aps
@@ -224,7 +224,7 @@ def write_problems(path: Path, splits: list[VocSplit]) -> None:
     rows = csv.writer(text)
     rows.writerow(["image_id", "reason", "detail"])
     rows.writerows((p.image_id, p.reason, p.detail) for split in splits for p in split.problems)
-    write_text_atomically(path, text.getvalue())
+    write_text(path, text.getvalue())
 
 
 def _augment(config: VocConfig) -> data.Augment:
@@ -429,7 +429,7 @@ def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> di
     test_voc = read_source(config, config.test_split)
     workdir = Path(config.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(workdir / train.CONFIG_FILE, json.dumps(asdict(config), indent=1) + "\n")
+    write_text(workdir / train.CONFIG_FILE, json.dumps(asdict(config), indent=1) + "\n")
     write_problems(workdir / "problems.csv", [train_voc, test_voc])
     if config.rescale and not tf.train.latest_checkpoint(workdir / "ckpt"):
         sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)
@@ -453,7 +453,7 @@ def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> di
     metrics = describe_result(config, backbone.name, pretext, result, len(test_voc)) | extra
     if train.is_chief(strategy):
         result.write(workdir)
-        write_text_atomically(workdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+        write_text(workdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics
 
 

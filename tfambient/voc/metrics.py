@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from tfambient.files import write_text_atomically
+from tfambient.contracts.files import write_text
 from tfambient.voc import CLASSES
 
 # Column headers of the paper tables (Owens et al., Table 2), in CLASSES order.
@@ -245,7 +245,7 @@ class APResult:
         paths = {}
         for suffix, text in texts.items():
             paths[suffix] = directory / f"{stem}.{suffix}"
-            write_text_atomically(paths[suffix], text)
+            write_text(paths[suffix], text)
         return paths
 
 

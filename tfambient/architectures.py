@@ -1,0 +1,66 @@
+"""One entry per backbone architecture: all that the rest of tfambient knows of it.
+
+Training, VOC transfer, the report and the configs ask this registry, never the name: a new
+backbone is one entry here and its builder in tfambient/models/. The registry is plain data
+(builders by import path), so configs and flag definitions read it without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A backbone: how to build it, and what each stage needs to know of it."""
+
+    name: str
+    builder: str  # "module:function" returning a functional keras.Model of named features
+    default_feature: str  # the feature a pretext or VOC head reads
+    report_layers: tuple[str, str]  # Figure 2: the last conv map and the last vector
+    head_layers: tuple[str, ...]  # backbone layers that head-mode fine-tuning trains
+    options: tuple[str, ...] = ()  # config fields the builder takes (dropout, fc_units)
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # builder arguments of this entry
+
+    def build(self, **kwargs: Any):
+        """The backbone, built with this entry's fixed arguments and ``kwargs``."""
+        module, function = self.builder.split(":")
+        return getattr(importlib.import_module(module), function)(**{**self.fixed, **kwargs})
+
+    def options_from(self, config: object) -> dict[str, Any]:
+        """The builder arguments ``config`` (a training or VOC config) sets."""
+        return {name: getattr(config, name) for name in self.options}
+
+
+_ALEXNET = {
+    "builder": "tfambient.models.alexnet:alexnet",
+    "default_feature": "fc7",
+    "report_layers": ("conv5", "fc7"),
+    "head_layers": ("fc6", "fc7"),
+    "options": ("dropout", "fc_units"),
+}
+ARCHITECTURES: dict[str, Architecture] = {
+    arch.name: arch
+    for arch in (
+        Architecture("alexnet", **_ALEXNET),
+        Architecture("alexnet_bn", **_ALEXNET, fixed={"batch_norm": True, "name": "alexnet_bn"}),
+        Architecture(
+            "resnet18",
+            builder="tfambient.models.resnet:resnet18",
+            default_feature="pool",
+            report_layers=("stage4", "pool"),
+            head_layers=(),
+        ),
+    )
+}
+
+
+def get(name: str) -> Architecture:
+    """The entry called ``name``; ValueError naming the known ones otherwise."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; known: {', '.join(ARCHITECTURES)}") from None
