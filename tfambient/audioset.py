@@ -537,3 +537,19 @@ def segment_span(
     if duration_s <= segment.duration_s + tolerance_s:
         return 0.0, duration_s
     return segment.start_s, min(segment.end_s, duration_s)
+
+
+def write_segments_csv(
+    path: Path, rows: Sequence[tuple[str, float, float, str]], written_by: str = "tfambient"
+) -> Path:
+    """Write a segment list in the official layout (three ``# `` lines, ``", "`` separators,
+    the labels quoted), as :func:`read_segments` reads it: one row per (YTID, start seconds,
+    end seconds, comma-joined label mids). The first line names ``written_by``."""
+    lines = [
+        f"# Segments csv written by {written_by}",
+        f"# num_ytids={len(rows)}, num_segs={len(rows)}",
+        "# YTID, start_seconds, end_seconds, positive_labels",
+    ]
+    lines += [f'{y}, {s:.3f}, {e:.3f}, "{labels}"' for y, s, e, labels in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
