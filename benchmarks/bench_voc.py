@@ -1,6 +1,6 @@
 """VOC transfer on the CPU: test-time evaluation with 10 crops, and short fine-tunes.
 
-Data: a synthetic VOCdevkit (tfambient.synthetic_world, --images images of 128x160, half of
+Data: a synthetic VOCdevkit (tfambient.world, --images images of 128x160, half of
 them test), written once to --cache_dir and reused; --voc_dir measures a real VOCdevkit.
 
 (a) Evaluation: ``finetune.test_scores`` (the pipeline of --test_crops random crops per image
@@ -36,12 +36,12 @@ CACHE_NAME = "tfambient_bench_voc_v1"  # bump when the generator changes
 
 def ensure_voc(cache: Path, images: int) -> Path:
     """A synthetic VOCdevkit of ``images`` images in ``cache`` (written once)."""
-    from tfambient import synthetic_world
+    from tfambient.world import read_manifest, write_world
 
     world = cache / f"{CACHE_NAME}_{images}"
-    if synthetic_world.read_manifest(world) is None:
+    if read_manifest(world) is None:
         progress(f"writing a synthetic VOCdevkit of {images} images to {world} (reused next time)")
-        synthetic_world.write_world(world, clips=6, voc_images=images, progress=False)
+        write_world(world, clips=6, voc_images=images, progress=False)
     return world / "VOCdevkit"
 
 

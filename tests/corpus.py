@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import clips
 import numpy as np
 import soundfile
 
-from tfambient import synthetic
+from tfambient.audioset import write_segments_csv
 
-KIND_LABELS = {kind: f"/m/{kind}" for kind in synthetic.KINDS}
+KIND_LABELS = {kind: f"/m/{kind}" for kind in clips.KINDS}
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,8 @@ def write_corpus(root: Path) -> Corpus:
     rows, kinds, failures = [], {}, {}
 
     def usable(i: int, name: str, kind: str, start=30.0, end=35.0, **kw) -> None:
-        y = synthetic.corpus_ytid(i)
-        synthetic.write_kind_clip(media / name.format(y=y), kind, seed=i, **kw)
+        y = clips.corpus_ytid(i)
+        clips.write_kind_clip(media / name.format(y=y), kind, seed=i, **kw)
         rows.append((y, start, end, KIND_LABELS[kind]))
         kinds[clip_id(y, start)] = kind
 
@@ -49,7 +50,7 @@ def write_corpus(root: Path) -> Corpus:
     usable(8, "{y}_30.000.mp4", "chirp")
 
     def broken(i: int, reason: str) -> str:
-        y = synthetic.corpus_ytid(i)
+        y = clips.corpus_ytid(i)
         rows.append((y, 30.0, 35.0, "/m/tone"))
         failures[clip_id(y, 30.0)] = reason
         return y
@@ -58,21 +59,21 @@ def write_corpus(root: Path) -> Corpus:
     y = broken(10, "unreadable")
     (media / f"{y}_30.000.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
     y = broken(11, "no_audio_stream")
-    synthetic.write_kind_clip(media / f"{y}_30.000.mp4", "tone", seed=11, audio=False)
+    clips.write_kind_clip(media / f"{y}_30.000.mp4", "tone", seed=11, audio=False)
     y = broken(12, "no_video_stream")
     soundfile.write(
         media / f"{y}_30.000.wav",
-        synthetic.kind_audio("tone", 5.0, np.random.default_rng(12)),
-        synthetic.KIND_RATE,
+        clips.kind_audio("tone", 5.0, np.random.default_rng(12)),
+        clips.KIND_RATE,
     )
     y = broken(13, "too_short")
-    synthetic.write_kind_clip(media / f"{y}_30.000.mp4", "tone", seed=13, duration_s=2.0)
+    clips.write_kind_clip(media / f"{y}_30.000.mp4", "tone", seed=13, duration_s=2.0)
 
-    csv = synthetic.write_segments_csv(root / "segments.csv", rows)
+    csv = write_segments_csv(root / "segments.csv", rows)
     with open(csv, "a") as f:
         f.write('#NAME?, 30.000, 35.000, "/m/tone"\n')
-        f.write(f'{synthetic.corpus_ytid(20)}, abc, 35.000, "/m/tone"\n')
-        f.write(f'{synthetic.corpus_ytid(21)}, 40.000, 35.000, "/m/tone"\n')
-        f.write(f'{synthetic.corpus_ytid(0)}, 30.000, 35.000, "/m/tone"\n')  # duplicate
+        f.write(f'{clips.corpus_ytid(20)}, abc, 35.000, "/m/tone"\n')
+        f.write(f'{clips.corpus_ytid(21)}, 40.000, 35.000, "/m/tone"\n')
+        f.write(f'{clips.corpus_ytid(0)}, 30.000, 35.000, "/m/tone"\n')  # duplicate
     rejected = {"bad_id": 1, "bad_time": 1, "end_not_after_start": 1, "duplicate": 1}
     return Corpus(csv, media, kinds, failures, rejected)

@@ -6,10 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import clips
 import numpy as np
 import pytest
-
-from tfambient import synthetic
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +22,7 @@ def run(*args, check_rc=0):
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     path = tmp_path_factory.mktemp("clips") / "rain.mp4"
-    synthetic.write_demo_clip(str(path), duration_s=5.0, seed=1)
+    clips.write_demo_clip(str(path), duration_s=5.0, seed=1)
     return path
 
 

@@ -6,12 +6,13 @@ import io
 import json
 import shutil
 
+import clips
 import numpy as np
 import pytest
 from crashing_work import extract_or_die
 from PIL import Image
 
-from tfambient import extract, prepare, synthetic
+from tfambient import extract, prepare
 from tfambient.audioset import ClipFile, Segment
 from tfambient.extract import ExtractSettings
 from tfrecords_tools import example, reader
@@ -21,26 +22,26 @@ SETTINGS = ExtractSettings(frames_per_clip=2, image_size=32, descriptors=("mfcc_
 
 def segment(i: int, start: float = 30.0, end: float = 35.0) -> Segment:
     return Segment(
-        synthetic.corpus_ytid(i), start, end, ("/m/x",), "test.csv", 4 + i, f"{start}", f"{end}"
+        clips.corpus_ytid(i), start, end, ("/m/x",), "test.csv", 4 + i, f"{start}", f"{end}"
     )
 
 
 @pytest.fixture(scope="module")
 def clip_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
-    synthetic.write_kind_clip(root / "tone.mp4", "tone", seed=1)
-    synthetic.write_kind_clip(root / "whole.mp4", "noise", seed=2, duration_s=10.0)
-    synthetic.write_kind_clip(root / "short.mp4", "tone", seed=3, duration_s=2.0)
-    synthetic.write_kind_clip(root / "mute.mp4", "tone", seed=4, audio=False)
-    silent = np.zeros((40, *synthetic.KIND_SIZE, 3), np.uint8)
+    clips.write_kind_clip(root / "tone.mp4", "tone", seed=1)
+    clips.write_kind_clip(root / "whole.mp4", "noise", seed=2, duration_s=10.0)
+    clips.write_kind_clip(root / "short.mp4", "tone", seed=3, duration_s=2.0)
+    clips.write_kind_clip(root / "mute.mp4", "tone", seed=4, audio=False)
+    silent = np.zeros((40, *clips.KIND_SIZE, 3), np.uint8)
     from tfambient import media
 
     media.write_video(
         root / "silent.mp4",
         silent,
-        synthetic.KIND_FPS,
-        np.zeros(5 * synthetic.KIND_RATE),
-        synthetic.KIND_RATE,
+        clips.KIND_FPS,
+        np.zeros(5 * clips.KIND_RATE),
+        clips.KIND_RATE,
     )
     return root
 

@@ -10,13 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import clips
 import numpy as np
 import pytest
 import tensorflow as tf
 from corpus import write_corpus
 from sklearn.metrics import adjusted_rand_score
 
-from tfambient import synthetic
+from tfambient.audioset import write_segments_csv
 
 pytestmark = pytest.mark.slow
 
@@ -234,8 +235,8 @@ def test_a_failed_first_run_does_not_fix_the_settings(corpus, tmp_path):
 def test_a_rerun_with_more_rows_recounts_without_relabelling(prepared, corpus, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(prepared[0], data_dir)
-    extra = synthetic.write_segments_csv(
-        tmp_path / "extra.csv", [(synthetic.corpus_ytid(40), 30.0, 35.0, "/m/x")]
+    extra = write_segments_csv(
+        tmp_path / "extra.csv", [(clips.corpus_ytid(40), 30.0, 35.0, "/m/x")]
     )
     with open(extra, "a") as f:
         f.write('#NAME?, 30.000, 35.000, "/m/x"\n')
@@ -255,7 +256,7 @@ def test_failed_clips_are_retried_when_asked(prepared, corpus, tmp_path):
     shutil.copytree(prepared[0], data_dir)
     shutil.copytree(corpus.media_dir, media)
     unreadable = next(c for c, reason in corpus.failures.items() if reason == "unreadable")
-    synthetic.write_kind_clip(media / f"{unreadable}.mp4", "tone", seed=99)  # mended
+    clips.write_kind_clip(media / f"{unreadable}.mp4", "tone", seed=99)  # mended
     args = prepare_args(corpus, data_dir, "--num_workers=0", f"--media_dir={media}")
     args.remove(f"--media_dir={corpus.media_dir}")
     run("tfambient-prepare", *args)

@@ -15,7 +15,7 @@ import pytest
 from corpus import write_corpus
 from test_prepare_cli import BIN, FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, run
 
-from tfambient import synthetic
+from tfambient.audioset import write_segments_csv
 from tfrecords_tools import reader
 
 pytestmark = pytest.mark.slow
@@ -109,7 +109,7 @@ def test_missing_clips_are_downloaded_first(corpus, tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         ytids = [c.rsplit("_", 1)[0] for c in [*wanted, unavailable]]
-        csv = synthetic.write_segments_csv(
+        csv = write_segments_csv(
             tmp_path / "segments.csv", [(y, 30.0, 35.0, "/m/x") for y in ytids]
         )
         media = tmp_path / "clips"

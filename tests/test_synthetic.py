@@ -16,10 +16,10 @@ from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tfambient import audioset, media, sound
-from tfambient import synthetic_world as world
+from tfambient import audioset, media, sound, world
 from tfambient.voc import CLASSES
 from tfambient.voc.dataset import read_annotation, read_split
+from tfambient.world import writer
 
 CLIPS_PER_SCENE = 6
 SMALL = {"clips": 6, "voc_images": world.MIN_VOC_IMAGES}
@@ -188,18 +188,18 @@ def test_rerunning_with_the_same_settings_writes_nothing(built):
 
 
 def test_an_interrupted_run_leaves_no_tree_that_looks_finished(tmp_path, monkeypatch):
-    write_image = world._write_image
+    write_image = writer._write_image
 
     def fail_at_the_fifth(job):
         if job.image_id == "000005":
             raise OSError(28, "No space left on device")
         return write_image(job)
 
-    monkeypatch.setattr(world, "_write_image", fail_at_the_fifth)
+    monkeypatch.setattr(writer, "_write_image", fail_at_the_fifth)
     with pytest.raises(OSError, match="No space"):
         world.write_world(tmp_path, clips=1, voc_images=80, progress=False)
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(world, "_write_image", write_image)
+    monkeypatch.setattr(writer, "_write_image", write_image)
     assert world.write_world(tmp_path, clips=1, voc_images=80, progress=False).written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["VOCdevkit", "corpus", world.MANIFEST]
 

@@ -46,6 +46,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfambient.contracts.files import write_text
+
 logger = logging.getLogger(__name__)
 
 REJECT_REASONS = ("bad_id", "bad_time", "end_not_after_start", "too_few_columns", "duplicate")
@@ -537,3 +539,19 @@ def segment_span(
     if duration_s <= segment.duration_s + tolerance_s:
         return 0.0, duration_s
     return segment.start_s, min(segment.end_s, duration_s)
+
+
+def write_segments_csv(
+    path: Path, rows: Sequence[tuple[str, float, float, str]], written_by: str = "tfambient"
+) -> Path:
+    """Write a segment list in the official layout (three ``# `` lines, ``", "`` separators,
+    the labels quoted), as :func:`read_segments` reads it: one row per (YTID, start seconds,
+    end seconds, comma-joined label mids). The first line names ``written_by``."""
+    lines = [
+        f"# Segments csv written by {written_by}",
+        f"# num_ytids={len(rows)}, num_segs={len(rows)}",
+        "# YTID, start_seconds, end_seconds, positive_labels",
+    ]
+    lines += [f'{y}, {s:.3f}, {e:.3f}, "{labels}"' for y, s, e, labels in rows]
+    write_text(path, "\n".join(lines) + "\n")
+    return path

@@ -18,9 +18,9 @@ import time
 
 from absl import flags
 
-from tfambient import synthetic_world
 from tfambient.cli.common import UserError
 from tfambient.cli.common import run as run_app
+from tfambient.world import CLIP_DURATION_S, MIN_DURATION_S, MIN_VOC_IMAGES, write_world
 
 FLAGS = flags.FLAGS
 
@@ -34,14 +34,14 @@ flags.DEFINE_integer(
     "voc_images",
     600,
     "Images in the VOC tree: half test, a quarter each train and val (VOC 2007's proportions).",
-    lower_bound=synthetic_world.MIN_VOC_IMAGES,
+    lower_bound=MIN_VOC_IMAGES,
 )
 flags.DEFINE_integer("seed", 0, "Random seed: the same seed and sizes write the same files.")
 flags.DEFINE_float(
     "duration_s",
-    synthetic_world.CLIP_DURATION_S,
+    CLIP_DURATION_S,
     "Seconds per clip (at least tfambient-prepare's 3.75 s audio window).",
-    lower_bound=synthetic_world.MIN_DURATION_S,
+    lower_bound=MIN_DURATION_S,
 )
 flags.DEFINE_integer(
     "num_workers", -1, "Worker processes; -1: one per CPU core; 0: no subprocesses.", lower_bound=-1
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> None:
         raise UserError("--output_dir is required")
     started = time.monotonic()
     try:
-        world = synthetic_world.write_world(
+        world = write_world(
             FLAGS.output_dir,
             clips=FLAGS.clips,
             voc_images=FLAGS.voc_images,

@@ -1,12 +1,13 @@
-"""Small synthetic clips that the tests of the early stages build on.
+"""Small clips with exactly known content, which the tests of the early stages build on.
 
-The synthetic world of the demo (six scenes, a VOC 2007 tree; `tfambient-synth`) is in
-tfambient.synthetic_world; this module keeps two simple things with exactly known content:
 - one scene, rain-like noise over a slowly pulsing engine hum with a picture of falling
   streaks (`write_demo_clip`);
 - clips of three sound kinds (steady tones, noise bursts, rising chirps), each with its own
-  frame colour (`write_kind_clip`), and the segments CSV that lists them
-  (`write_segments_csv`): tests/corpus.py builds its messy corpus from these.
+  frame colour (`write_kind_clip`), named by `corpus_ytid`: tests/corpus.py builds its messy
+  corpus from these, and lists them with tfambient.audioset.write_segments_csv.
+
+The synthetic world of the demo (six scenes, a VOC 2007 tree; `tfambient-synth`) is
+tfambient.world.
 """
 
 from __future__ import annotations
@@ -118,15 +119,3 @@ def write_kind_clip(
 def corpus_ytid(i: int) -> str:
     """An 11-character id with the '-' and '_' that real YouTube ids contain."""
     return f"-x_{i:08d}"
-
-
-def write_segments_csv(path: Path, rows: list[tuple[str, float, float, str]]) -> Path:
-    """A segments CSV in the official layout (three '#' lines, ', ' separators)."""
-    lines = [
-        "# Segments csv written by tfambient.synthetic",
-        f"# num_ytids={len(rows)}, num_segs={len(rows)}",
-        "# YTID, start_seconds, end_seconds, positive_labels",
-    ]
-    lines += [f'{y}, {s:.3f}, {e:.3f}, "{labels}"' for y, s, e, labels in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
