@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import functools
 import logging
+import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
+from served import Server, failing_ffmpeg_dir, path_without_ffmpeg, serve
 
 from tfambient import download
 from tfambient.download import DownloaderMissing, download_segments
 from tfambient.media import probe, write_video
 
 yt_dlp = pytest.importorskip("yt_dlp")
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 
 SERVED_IDS = ("vidA", "vid-B", "vid_C")
-FRAMES, FPS, AUDIO_RATE = 10, 10.0, 44100
+FRAMES, FPS, AUDIO_RATE = 30, 10.0, 44100
+_CUT_SLACK_S = 0.25  # a section is cut at the first frame; the last may run 2 frames over
 
 
 @dataclass(frozen=True)
@@ -39,68 +41,39 @@ class Segment:
         return f"{self.ytid}_{self.start_s:.3f}"
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    """Serves files, after answering each path with the statuses queued in
-    ``server.failures[path]``; records every requested path in ``server.requests``."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def send_head(self):  # type: ignore[no-untyped-def]
-        self.server.requests.append(self.path)
-        queued = self.server.failures.get(self.path.split("?")[0])
-        if queued:
-            self.send_error(queued.pop(0))
-            return None
-        return super().send_head()
-
-
-@dataclass
-class Server:
-    http: ThreadingHTTPServer
-    root: Path
-
-    @property
-    def template(self) -> str:
-        host, port = self.http.server_address[:2]
-        return f"http://{host}:{port}/{{ytid}}.mp4"
-
-    @property
-    def requests(self) -> list[str]:
-        return self.http.requests
-
-    def fail(self, ytid: str, *statuses: int) -> None:
-        self.http.failures[f"/{ytid}.mp4"] = list(statuses)
-
-
 @pytest.fixture(scope="module")
 def served_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("served")
     rng = np.random.default_rng(0)
     for ytid in SERVED_IDS:
         frames = rng.integers(0, 256, (FRAMES, 32, 48, 3), dtype=np.uint8)
-        audio = (0.1 * rng.standard_normal(AUDIO_RATE)).astype(np.float32)
+        audio = (0.1 * rng.standard_normal(int(AUDIO_RATE * FRAMES / FPS))).astype(np.float32)
         write_video(root / f"{ytid}.mp4", frames, FPS, audio=audio, audio_rate=AUDIO_RATE)
     return root
 
 
 @pytest.fixture
 def server(served_dir: Path) -> Iterator[Server]:
-    http = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(served_dir))
-    )
-    http.requests, http.failures = [], {}
-    thread = threading.Thread(target=http.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield Server(http, served_dir)
-    http.shutdown()
-    http.server_close()
-    thread.join()
+    with serve(served_dir) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def no_ffmpeg_on_path(monkeypatch) -> None:
+    """Every test runs as on a machine without ffmpeg: none may pass only where one is."""
+    monkeypatch.setenv("PATH", path_without_ffmpeg())
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
 
 
 def _fetch(segments: list[Segment], media_dir: Path, server: Server, **kwargs):
-    kwargs = {"workers": 2, "backoff_s": 0.0, "progress": False, **kwargs}
+    """Whole videos unless a test cuts sections: most segments lie past the served 3 s."""
+    kwargs = {"workers": 2, "backoff_s": 0.0, "progress": False, "cut_sections": False, **kwargs}
     return download_segments(segments, media_dir, url_template=server.template, **kwargs)
+
+
+def _decoded_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
 def test_downloads_each_clip_under_its_clip_id(tmp_path, server, capsys):
@@ -232,36 +205,113 @@ def recorded_options(monkeypatch) -> list[dict]:
     return seen
 
 
-def test_sections_are_cut_when_ffmpeg_is_on_path(tmp_path, monkeypatch, recorded_options):
-    monkeypatch.setattr(download.shutil, "which", lambda name: f"/usr/bin/{name}")
-
-    download_segments([Segment("vidA", 30.0, 40.0)], tmp_path, progress=False)
+def test_sections_are_cut_with_the_ffmpeg_imageio_ffmpeg_ships(tmp_path, recorded_options, caplog):
+    with caplog.at_level(logging.INFO, logger="tfambient.download"):
+        download_segments([Segment("vidA", 30.0, 40.0)], tmp_path, progress=False)
 
     [options] = recorded_options
     ranges = options["download_ranges"]({"id": "vidA"}, None)
     assert list(ranges) == [{"start_time": 30.0, "end_time": 40.0}]
+    bundled = imageio_ffmpeg.get_ffmpeg_exe()
+    assert Path(bundled).is_relative_to(Path(imageio_ffmpeg.__file__).parent)
+    assert options["ffmpeg_location"] == bundled
     assert options["quiet"] and options["noprogress"] and options["cachedir"] is False
     assert (options["nopart"], options["continuedl"], options["overwrites"]) == (
         False,
         False,
         False,
     )
+    [line] = [r.message for r in caplog.records if r.message.startswith("downloading with")]
+    assert line.startswith(f"downloading with {bundled} (ffmpeg version ")
 
 
-def test_whole_videos_without_ffmpeg_logged_once(tmp_path, monkeypatch, recorded_options, caplog):
-    monkeypatch.setattr(download.shutil, "which", lambda name: None)
+def test_whole_videos_are_not_cut(tmp_path, recorded_options):
     segments = [Segment("vidA", 0, 10), Segment("vidA", 10, 20)]
 
-    with caplog.at_level(logging.INFO, logger="tfambient.download"):
-        results = download_segments(segments, tmp_path, workers=2, progress=False)
+    results = download_segments(segments, tmp_path, workers=2, cut_sections=False, progress=False)
 
     assert all(r.ok for r in results)
     assert len(recorded_options) == 2
     assert not any("download_ranges" in options for options in recorded_options)
     assert recorded_options[0] is not recorded_options[1]
-    assert [r.message for r in caplog.records].count(
-        "ffmpeg is not on PATH: downloading whole videos, not [start, end] sections"
-    ) == 1
+    assert {o["ffmpeg_location"] for o in recorded_options} == {imageio_ffmpeg.get_ffmpeg_exe()}
+
+
+@pytest.fixture
+def own_ffmpeg(tmp_path) -> Path:
+    """An ffmpeg of the user's own, in a folder of its own."""
+    folder = tmp_path / "own"
+    folder.mkdir()
+    (folder / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    return folder / "ffmpeg"
+
+
+def test_ffmpeg_named_by_path_is_used(tmp_path, own_ffmpeg, recorded_options):
+    download_segments(
+        [Segment("vidA", 0, 10)], tmp_path / "clips", ffmpeg=own_ffmpeg, progress=False
+    )
+
+    assert recorded_options[0]["ffmpeg_location"] == str(own_ffmpeg)
+
+
+def test_ffmpeg_named_as_a_command_is_found_on_path(
+    tmp_path, own_ffmpeg, recorded_options, monkeypatch
+):
+    monkeypatch.setenv("PATH", f"{own_ffmpeg.parent}{os.pathsep}{os.environ['PATH']}")
+
+    download_segments([Segment("vidA", 0, 10)], tmp_path / "clips", ffmpeg="ffmpeg", progress=False)
+
+    assert recorded_options[0]["ffmpeg_location"] == str(own_ffmpeg)
+
+
+@pytest.mark.parametrize("kind", ["missing", "not ffmpeg"])
+def test_unusable_ffmpeg_is_refused_before_downloading(tmp_path, server, kind):
+    ffmpeg = tmp_path / "nowhere" / "ffmpeg"
+    if kind == "not ffmpeg":
+        ffmpeg = failing_ffmpeg_dir(tmp_path) / "ffmpeg"
+
+    with pytest.raises(DownloaderMissing, match=str(ffmpeg)):
+        _fetch([Segment("vidA", 0, 10)], tmp_path / "clips", server, ffmpeg=ffmpeg)
+
+    assert server.requests == []
+
+
+def test_missing_imageio_ffmpeg_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    with pytest.raises(DownloaderMissing, match=r"pip install 'tfambient\[download\]'"):
+        download_segments([Segment("vidA", 0, 10)], tmp_path, progress=False)
+
+
+def test_section_holds_exactly_start_to_end(tmp_path, server, served_dir):
+    [result] = _fetch([Segment("vidA", 1.0, 2.0)], tmp_path, server, cut_sections=True)
+
+    assert result.ok, result.error
+    info = probe(result.path)
+    assert info.has_video and info.has_audio
+    # Cut without re-encoding, so the video may run a frame or two past the end.
+    assert 1.0 <= info.duration_s <= 1.0 + _CUT_SLACK_S
+    cut, source = _decoded_frames(result.path), _decoded_frames(served_dir / "vidA.mp4")
+    first = round(1.0 * FPS)
+    assert FPS <= len(cut) <= FPS + 2
+    for i, frame in enumerate(cut):  # the very frames the source shows from 1 s on
+        np.testing.assert_array_equal(frame, source[first + i])
+
+
+@pytest.mark.parametrize("cut_sections", [True, False], ids=["sections", "whole"])
+def test_an_ffmpeg_on_path_is_never_used(tmp_path, server, served_dir, monkeypatch, cut_sections):
+    wrong = failing_ffmpeg_dir(tmp_path)
+    monkeypatch.setenv("PATH", f"{wrong}{os.pathsep}{os.environ['PATH']}")
+
+    [result] = _fetch(
+        [Segment("vidA", 1.0, 2.0)], tmp_path / "clips", server, cut_sections=cut_sections
+    )
+
+    assert result.ok, result.error
+    assert not (wrong / "calls.log").exists()
+    expected_s = 1.0 if cut_sections else FRAMES / FPS
+    assert expected_s <= probe(result.path).duration_s <= expected_s + _CUT_SLACK_S
+    if not cut_sections:  # stored as served, not remuxed
+        assert result.path.read_bytes() == (served_dir / "vidA.mp4").read_bytes()
 
 
 def test_success_without_a_file_is_a_failure(tmp_path, monkeypatch):
@@ -277,12 +327,6 @@ def test_success_without_a_file_is_a_failure(tmp_path, monkeypatch):
 
     assert (result.path, result.attempts) == (None, 2)
     assert result.error == "yt-dlp reported success but wrote no file"
-
-
-def test_cutting_sections_without_ffmpeg_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(download.shutil, "which", lambda name: None)
-    with pytest.raises(DownloaderMissing, match="ffmpeg"):
-        download_segments([Segment("vidA", 0, 10)], tmp_path, cut_sections=True)
 
 
 @pytest.mark.parametrize(

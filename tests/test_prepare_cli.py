@@ -25,13 +25,14 @@ BIN = Path(sys.executable).parent
 FRAMES_PER_CLIP = 2
 
 
-def run(command: str, *args, check_rc=0, cwd=None) -> subprocess.CompletedProcess:
+def run(command: str, *args, check_rc=0, cwd=None, env=None) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [str(BIN / command), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=cwd,
+        env=env,
     )
     assert result.returncode == check_rc, result.stderr[-3000:]
     return result
@@ -277,6 +278,8 @@ def test_help_explains_every_flag():
         "--num_clusters",
         "--task_index",
         "--download",
+        "--download_mode",
+        "--ffmpeg",
         "--kmeans_max_samples",
     ):
         assert flag in out

@@ -3,19 +3,20 @@ sharing one CSV, and clips that must be downloaded first."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import signal
 import subprocess
-import threading
 import time
 
+import clips
+import imageio_ffmpeg
 import pytest
 from corpus import write_corpus
+from served import download_env, failing_ffmpeg_dir, serve
 from test_prepare_cli import BIN, FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, run
 
 from tfambient.audioset import write_segments_csv
+from tfambient.media import probe
 from tfrecords_tools import reader
 
 pytestmark = pytest.mark.slow
@@ -89,47 +90,71 @@ def test_tasks_on_several_machines_merge_into_one_dataset(corpus, tmp_path):
     assert sum(failed.values()) == len(corpus.failures)
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def test_missing_clips_are_downloaded_first(corpus, tmp_path):
+@pytest.mark.parametrize(
+    ("mode", "ffmpeg_flag"),
+    [("sections", None), ("whole", "--ffmpeg=ffmpeg")],
+    ids=["sections-default-ffmpeg", "whole-ffmpeg-on-path"],
+)
+def test_missing_clips_are_downloaded_first(tmp_path, mode, ffmpeg_flag):
+    """Served 8 s videos, segments 2-7 s. First on the PATH, an ffmpeg that must not be used:
+    a broken one, or the user's own (imageio-ffmpeg's, linked) when --ffmpeg names it."""
     served = tmp_path / "served"
-    served.mkdir()
-    wanted = sorted(corpus.kinds)[:3]
-    unavailable = sorted(corpus.kinds)[3]  # not served: its download fails with a 404
-    for clip in wanted:
-        ytid = clip.rsplit("_", 1)[0]
-        source = next(p for p in corpus.media_dir.rglob(f"*{ytid}*") if p.suffix == ".mp4")
-        (served / f"{ytid}.mp4").write_bytes(source.read_bytes())
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(served))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        ytids = [c.rsplit("_", 1)[0] for c in [*wanted, unavailable]]
-        csv = write_segments_csv(
-            tmp_path / "segments.csv", [(y, 30.0, 35.0, "/m/x") for y in ytids]
-        )
-        media = tmp_path / "clips"
-        out = tmp_path / "data"
-        run(
+    ytids = [clips.corpus_ytid(i) for i in range(len(clips.KINDS) + 1)]
+    for i, kind in enumerate(clips.KINDS):
+        clips.write_kind_clip(served / f"{ytids[i]}.mp4", kind, duration_s=8.0, seed=i)
+    wanted = [f"{ytid}_2.000" for ytid in ytids[:-1]]
+    unavailable = f"{ytids[-1]}_2.000"  # not served: its download fails with a 404
+    csv = write_segments_csv(tmp_path / "segments.csv", [(y, 2.0, 7.0, "/m/x") for y in ytids])
+    if ffmpeg_flag:
+        on_path = tmp_path / "bin"
+        on_path.mkdir()
+        (on_path / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+        expected_ffmpeg = on_path / "ffmpeg"
+    else:
+        on_path = failing_ffmpeg_dir(tmp_path)
+        expected_ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    media, out = tmp_path / "clips", tmp_path / "data"
+    with serve(served) as server:
+        result = run(
             "tfambient-prepare",
             f"--audioset={csv}",
             f"--media_dir={media}",
             f"--output_dir={out}",
             "--download",
-            f"--url_template=http://127.0.0.1:{server.server_port}/{{ytid}}.mp4",
+            f"--download_mode={mode}",
+            f"--url_template={server.template}",
             "--num_workers=0",
             "--num_clusters=2",
             "--num_bits=0",
             "--val_fraction=0",
             "--noprogress",
+            *[ffmpeg_flag] * bool(ffmpeg_flag),
+            env=download_env(on_path),
         )
-    finally:
-        server.shutdown()
+    assert f"downloading with {expected_ffmpeg} (ffmpeg version" in result.stderr
+    assert not (on_path / "calls.log").exists()
     assert sorted(p.name for p in media.iterdir()) == sorted(f"{c}.mp4" for c in wanted)
+    expected_s = 5.0 if mode == "sections" else 8.0
+    for clip in wanted:
+        assert expected_s <= probe(media / f"{clip}.mp4").duration_s <= expected_s + 0.5
     assert {clip for clip, _ in frames_of(out)} == set(wanted)
     failures = (out / "failures.csv").read_text()
     assert f"{unavailable}," in failures and "download_failed" in failures and "404" in failures
+
+
+def test_an_ffmpeg_that_is_not_there_is_one_line(tmp_path):
+    csv = write_segments_csv(tmp_path / "segments.csv", [(clips.corpus_ytid(0), 2.0, 7.0, "/m/x")])
+    missing = tmp_path / "nowhere" / "ffmpeg"
+    result = run(
+        "tfambient-prepare",
+        f"--audioset={csv}",
+        f"--media_dir={tmp_path / 'clips'}",
+        f"--output_dir={tmp_path / 'data'}",
+        "--download",
+        f"--ffmpeg={missing}",
+        "--url_template=http://127.0.0.1:9/{ytid}.mp4",
+        "--noprogress",
+        check_rc=2,
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert str(missing) in last and "Traceback" not in result.stderr

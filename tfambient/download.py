@@ -6,8 +6,13 @@ name the frame and audio extractor looks for. Videos vanish from YouTube all the
 a failed clip is reported in its :class:`DownloadResult` rather than raised: the caller
 writes it to the failures list and carries on with the rest.
 
-yt-dlp is an optional dependency, imported only when a download starts, so that the rest
-of the package works (and imports fast) without it.
+yt-dlp cuts sections, and fixes or merges some formats, with ffmpeg. Which ffmpeg that is
+is decided here, never by whatever the PATH holds: the one named, else the one that
+imageio-ffmpeg ships inside its wheel. So a download gives the same file on every machine.
+
+yt-dlp and imageio-ffmpeg are optional dependencies (the ``download`` extra), imported only
+when a download starts, so that the rest of the package works (and imports fast) without
+them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -54,7 +60,7 @@ _MAX_ERROR_CHARS = 199
 
 
 class DownloaderMissing(RuntimeError):
-    """A tool that downloading needs (yt-dlp, or ffmpeg for cut sections) is not installed."""
+    """A tool that downloading needs (yt-dlp, ffmpeg) is not installed or does not work."""
 
 
 class SegmentLike(Protocol):
@@ -100,6 +106,7 @@ class _Plan:
     retries: int
     backoff_s: float
     cut_sections: bool
+    ffmpeg: str
 
 
 class _YtDlpLog:
@@ -133,7 +140,8 @@ def download_segments(
     workers: int = 4,
     retries: int = 3,
     backoff_s: float = 2.0,
-    cut_sections: bool | None = None,
+    cut_sections: bool = True,
+    ffmpeg: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> list[DownloadResult]:
     """Download each segment's video into ``media_dir`` as ``{clip_id}.{ext}``.
@@ -141,9 +149,9 @@ def download_segments(
     ``url_template`` may use ``{ytid}``, ``{start}`` and ``{end}`` (seconds). Each clip
     gets up to ``retries`` attempts, ``backoff_s * 2**i`` seconds apart, unless its error
     cannot go away (video removed, private, HTTP 403/404). ``cut_sections`` keeps only
-    [start, end] of each video; by default it does so when ffmpeg, which yt-dlp needs for
-    it, is on PATH, and otherwise fetches whole videos. Returns one result per segment, in
-    input order.
+    [start, end] of each video, else whole videos are fetched. yt-dlp uses ``ffmpeg`` (a
+    path, or a command on PATH), by default the one imageio-ffmpeg ships. Returns one result
+    per segment, in input order.
     """
     segments = list(segments)
     _check_arguments(url_template, workers, retries, backoff_s)
@@ -153,7 +161,8 @@ def download_segments(
         url_template=url_template,
         retries=retries,
         backoff_s=backoff_s,
-        cut_sections=_resolve_cut_sections(cut_sections),
+        cut_sections=cut_sections,
+        ffmpeg=_resolve_ffmpeg(ffmpeg),
     )
     plan.media_dir.mkdir(parents=True, exist_ok=True)
     finished = _finished_files(plan.media_dir)
@@ -196,14 +205,49 @@ def _import_yt_dlp() -> ModuleType:
     return yt_dlp
 
 
-def _resolve_cut_sections(cut_sections: bool | None) -> bool:
-    """yt-dlp cuts sections with ffmpeg; without it, whole videos are the only option."""
-    has_ffmpeg = shutil.which("ffmpeg") is not None
-    if cut_sections and not has_ffmpeg:
-        raise DownloaderMissing("cut_sections=True needs an ffmpeg executable on PATH")
-    if cut_sections is None and not has_ffmpeg:
-        logger.info("ffmpeg is not on PATH: downloading whole videos, not [start, end] sections")
-    return has_ffmpeg if cut_sections is None else cut_sections
+def _resolve_ffmpeg(ffmpeg: str | os.PathLike[str] | None) -> str:
+    """The absolute path of the ffmpeg to hand yt-dlp, checked to run, and logged."""
+    name = _bundled_ffmpeg() if ffmpeg is None else os.fspath(ffmpeg)
+    path = shutil.which(name)
+    if path is None:
+        raise DownloaderMissing(
+            f"ffmpeg {name!r} is neither an executable file nor a command on PATH"
+        )
+    path = os.path.abspath(path)
+    logger.info("downloading with %s (%s)", path, _ffmpeg_version(path))
+    return path
+
+
+def _bundled_ffmpeg() -> str:
+    """The ffmpeg inside the imageio-ffmpeg wheel (or the one IMAGEIO_FFMPEG_EXE names)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise DownloaderMissing(
+            "downloading needs imageio-ffmpeg, which brings an ffmpeg and is not installed: "
+            "pip install 'tfambient[download]' (or name an ffmpeg executable)"
+        ) from None
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as error:  # no binary in the wheel for this platform, none elsewhere
+        raise DownloaderMissing(f"imageio-ffmpeg found no ffmpeg: {error}") from None
+
+
+def _ffmpeg_version(path: str) -> str:
+    """First line of ``ffmpeg -version``: checked once here rather than failing every clip."""
+    try:
+        done = subprocess.run(
+            [path, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise DownloaderMissing(f"ffmpeg {path} does not run: {error}") from None
+    first_line = done.stdout.partition("\n")[0].strip()
+    if done.returncode != 0 or not first_line.startswith("ffmpeg version"):
+        said = first_line or done.stderr.strip().partition("\n")[0]
+        raise DownloaderMissing(
+            f"{path} is not a working ffmpeg: -version gave status {done.returncode}, {said!r}"
+        )
+    return first_line
 
 
 def _finished_files(media_dir: Path) -> dict[str, Path]:
@@ -268,8 +312,15 @@ def _download_with_retries(segment: SegmentLike, plan: _Plan) -> DownloadResult:
 
 def _download_once(url: str, segment: SegmentLike, plan: _Plan, log: _YtDlpLog) -> Path:
     """One yt-dlp run with its own YoutubeDL: instances are not safe to share."""
-    with plan.yt_dlp.YoutubeDL(_ydl_options(segment, plan, log)) as ydl:
-        info = ydl.extract_info(url, download=True)
+    # yt-dlp chooses ffmpeg as the downloader of a section without seeing the options, by a
+    # context variable that its command line sets from --ffmpeg-location (yt-dlp issue 2191).
+    location = plan.yt_dlp.postprocessor.ffmpeg.FFmpegPostProcessor._ffmpeg_location
+    token = location.set(plan.ffmpeg)
+    try:
+        with plan.yt_dlp.YoutubeDL(_ydl_options(segment, plan, log)) as ydl:
+            info = ydl.extract_info(url, download=True)
+    finally:
+        location.reset(token)
     return _written_file(info)
 
 
@@ -285,6 +336,7 @@ def _ydl_options(segment: SegmentLike, plan: _Plan, log: _YtDlpLog) -> dict[str,
         "noprogress": True,
         "color": "no_color",
         "logger": log,
+        "ffmpeg_location": plan.ffmpeg,
         "socket_timeout": _SOCKET_TIMEOUT_S,
         "retries": plan.retries,
         "fragment_retries": plan.retries,

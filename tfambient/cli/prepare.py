@@ -131,6 +131,19 @@ flags.DEFINE_string(
     "https://www.youtube.com/watch?v={ytid}",
     "Where --download fetches a clip from; {ytid}, {start} and {end} are filled in.",
 )
+flags.DEFINE_enum(
+    "download_mode",
+    "sections",
+    ["sections", "whole"],
+    "What --download fetches of each video: 'sections' only the CSV's [start, end], cut by "
+    "ffmpeg; 'whole' the whole video, from which the segment is then read.",
+)
+flags.DEFINE_string(
+    "ffmpeg",
+    None,
+    "The ffmpeg --download uses (a path, or a command on PATH); by default the one the "
+    "imageio-ffmpeg wheel ships, never whichever ffmpeg the PATH happens to hold.",
+)
 flags.DEFINE_integer("download_workers", 4, "Concurrent downloads.", lower_bound=1)
 flags.DEFINE_integer("download_retries", 3, "Attempts per clip.", lower_bound=1)
 flags.DEFINE_bool("progress", True, "Show progress bars.")
@@ -189,6 +202,8 @@ def downloader():
                 url_template=FLAGS.url_template,
                 workers=FLAGS.download_workers,
                 retries=FLAGS.download_retries,
+                cut_sections=FLAGS.download_mode == "sections",
+                ffmpeg=FLAGS.ffmpeg,
                 progress=FLAGS.progress,
             )
         except download.DownloaderMissing as error:
