@@ -725,7 +725,7 @@ def summary(output_dir: Path, manifest: dict) -> str:
     for reduced in manifest["clusters"].get("reduced_defaults", []):
         lines.append(
             f"  {reduced['flag']} {reduced['default']} (the default) reduced to "
-            f"{reduced['used'] or 'nothing'} for {reduced['descriptor']}: {reduced['why']}"
+            f"{reduced['used']} for {reduced['descriptor']}: {reduced['why']}"
         )
     lines.append(f"  montages: {output_dir / labelling.CLUSTERS_DIR}/*.png")
     return "\n".join(lines)
