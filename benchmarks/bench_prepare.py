@@ -57,7 +57,7 @@ from PIL import Image
 from printing import progress, table
 
 from tfambient import extract, media
-from tfambient.audioset import ClipFile, Segment, segment_span
+from tfambient.audioset import ClipFile, Segment, names_segment_start, segment_span
 from tfambient.extract import ExtractSettings
 
 # tfambient.prepare is imported in main(): pool workers import this script as __mp_main__,
@@ -213,7 +213,8 @@ def decode_alone(segment: Segment, path: Path, settings: ExtractSettings) -> Non
     """What extract_clip decodes: the same frames and audio windows, and nothing else."""
     with media.MediaFile(path) as clip:
         info = clip.info
-        first_s, last_s = segment_span(info.duration_s, segment)
+        named_cut = names_segment_start(path, segment)
+        first_s, last_s = segment_span(info.duration_s, segment, named_cut=named_cut)
         clip.restrict_audio(first_s, last_s)  # as extract_clip does (a no-op for these files)
         times = extract.frame_times(first_s, last_s, settings.frames_per_clip)
         centres = extract.audio_centres(times, first_s, last_s, settings.audio_window_s)

@@ -1,5 +1,6 @@
-"""A small AudioSet-shaped corpus as people's downloads look: every naming scheme, a VP9
-webm, a whole video, and each kind of broken input, with a CSV that has bad rows too."""
+"""Small AudioSet-shaped corpora as people's downloads look: every naming scheme, a VP9
+webm, a whole video, and each kind of broken input, with a CSV that has bad rows too; cuts
+longer than their segments and clips whose sound stops early; a dozen plain clips."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import clips
 import numpy as np
 import soundfile
 
+from tfambient import media
 from tfambient.audioset import write_segments_csv
 
 KIND_LABELS = {kind: f"/m/{kind}" for kind in clips.KINDS}
@@ -77,3 +79,63 @@ def write_corpus(root: Path) -> Corpus:
         f.write(f'{clips.corpus_ytid(0)}, 30.000, 35.000, "/m/tone"\n')  # duplicate
     rejected = {"bad_id": 1, "bad_time": 1, "end_not_after_start": 1, "duplicate": 1}
     return Corpus(csv, media, kinds, failures, rejected)
+
+
+def write_plain_corpus(root: Path, count: int) -> Corpus:
+    """``count`` usable 5 s clips of the three kinds in turn: a first try on a dozen clips."""
+    rows, kinds = [], {}
+    for i in range(count):
+        y, kind = clips.corpus_ytid(i), clips.KINDS[i % len(clips.KINDS)]
+        clips.write_kind_clip(root / "clips" / f"{y}_30.000.mp4", kind, seed=i)
+        rows.append((y, 30.0, 35.0, KIND_LABELS[kind]))
+        kinds[clip_id(y, 30.0)] = kind
+    csv = write_segments_csv(root / "segments.csv", rows)
+    return Corpus(csv, root / "clips", kinds, {}, {})
+
+
+@dataclass(frozen=True)
+class PartialCorpus:
+    """Clips that hold the segment other than the plain way; every one is usable."""
+
+    csv: Path
+    media_dir: Path
+    cuts: list[str]  # clip ids of cuts longer than their segments
+    sound_stops: str  # clip id of a 10 s clip whose sound stops at 5 s (silence after)
+    audio_ends: str  # clip id of a 10 s clip whose audio track ends at 9.5 s
+    plain: list[str]  # clip ids of ordinary 10 s clips
+
+
+def write_clip(path: Path, kind: str, video_s: float, audio_s: float, sound_s: float, seed: int):
+    """A clip of one kind: ``video_s`` of pictures, an audio track of ``audio_s`` whose
+    sound stops (digital silence) after ``sound_s``."""
+    rng = np.random.default_rng(seed)
+    frames = clips.kind_frames(kind, video_s, rng)
+    audio = clips.kind_audio(kind, audio_s, rng)
+    audio[round(sound_s * clips.KIND_RATE) :] = 0.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    media.write_video(path, frames, clips.KIND_FPS, audio, clips.KIND_RATE)
+
+
+def write_partial_corpus(root: Path) -> PartialCorpus:
+    media_dir, rows = root / "clips", []
+
+    def clip(i, name, start, end, video_s, audio_s=None, sound_s=None) -> str:
+        y, kind = clips.corpus_ytid(i), clips.KINDS[i % len(clips.KINDS)]
+        audio_s = audio_s or video_s
+        write_clip(media_dir / name.format(y=y), kind, video_s, audio_s, sound_s or audio_s, i)
+        rows.append((y, start, end, KIND_LABELS[kind]))
+        return clip_id(y, start)
+
+    cuts = [
+        # The issue's case: named for the segment 16-24 s, cut 1.6 s longer than it.
+        clip(0, "{y}_16.000.mp4", 16.0, 24.0, video_s=9.6),
+        # Longer than the segment plus 1 s and than its start: only the name says "cut".
+        clip(1, "{y}_4.000.mp4", 4.0, 9.0, video_s=7.0),
+        # The whole video's name, but shorter than the segment's start: it is the cut.
+        clip(2, "{y}.mp4", 16.0, 24.0, video_s=9.6),
+    ]
+    sound_stops = clip(3, "{y}_30.000.mp4", 30.0, 40.0, video_s=10.0, sound_s=5.0)
+    audio_ends = clip(4, "{y}_30.000.mp4", 30.0, 40.0, video_s=10.0, audio_s=9.5)
+    plain = [clip(i, "{y}_30.000.mp4", 30.0, 40.0, video_s=10.0) for i in (5, 6, 7)]
+    csv = write_segments_csv(root / "segments.csv", rows)
+    return PartialCorpus(csv, media_dir, cuts, sound_stops, audio_ends, plain)

@@ -13,6 +13,7 @@ from tfambient.audioset import (
     MediaIndex,
     Segment,
     index_media,
+    names_segment_start,
     read_ontology,
     read_segments,
     segment_span,
@@ -454,6 +455,10 @@ def test_every_naming_scheme(file_stem, start, end, naming):
     path = f"/media/{file_stem}.mp4"
     found = MediaIndex([path]).find(_segment(ytid, start, end))
     assert found == ClipFile(Path(path), has_video=True, naming=naming)
+    # Every name but the whole video's carries the segment's start: the file is the cut.
+    assert names_segment_start(path, _segment(ytid, start, end)) == (
+        naming not in {"ytid", "yt-dlp"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -472,6 +477,7 @@ def test_every_naming_scheme(file_stem, start, end, naming):
 def test_names_of_other_segments_do_not_match(file_stem, start, end):
     index = MediaIndex([f"/media/{file_stem}.mp4"])
     assert index.find(_segment("-275_wTLm-4", start, end)) is None
+    assert not names_segment_start(f"/media/{file_stem}.mp4", _segment("-275_wTLm-4", start, end))
 
 
 def test_index_follows_directory_links_once(tmp_path, media_dir):
@@ -508,7 +514,10 @@ def test_index_media_needs_a_directory(tmp_path):
         (8.0, (0.0, 8.0)),  # cut short: the caller judges whether that is enough
         (300.0, (30.0, 40.0)),  # the whole video
         (35.0, (30.0, 35.0)),  # a whole video that ends inside the segment
-        (20.0, (30.0, 20.0)),  # a whole video that ends before it: empty
+        # Shorter than the segment's start, so not the whole video: a long cut, read for
+        # the segment's length and the tolerance.
+        (20.0, (0.0, 11.0)),
+        (29.9, (0.0, 11.0)),
     ],
 )
 def test_segment_span(duration_s, span):
@@ -516,6 +525,20 @@ def test_segment_span(duration_s, span):
 
 
 def test_segment_span_tolerance():
-    segment = _segment("--PJHxphWEs", "30.000", "40.000")
-    assert segment_span(10.9, segment, tolerance_s=0.5) == (30.0, 10.9)
-    assert segment_span(12.0, segment, tolerance_s=2.0) == (0.0, 12.0)
+    segment = _segment("--PJHxphWEs", "0.000", "10.000")
+    assert segment_span(10.9, segment, tolerance_s=0.5) == (0.0, 10.0)  # the whole video
+    assert segment_span(12.0, segment, tolerance_s=2.0) == (0.0, 12.0)  # the segment
+
+
+@pytest.mark.parametrize(
+    ("duration_s", "span"),
+    [
+        (9.1, (0.0, 9.0)),  # cut 1.1 s long: the segment and the 1 s tolerance
+        (8.5, (0.0, 8.5)),
+        (40.0, (0.0, 9.0)),  # longer than the segment's end, and still the cut
+        (6.0, (0.0, 6.0)),  # cut short: the caller judges whether that is enough
+    ],
+)
+def test_a_file_named_for_the_segment_start_is_the_cut_whatever_its_length(duration_s, span):
+    segment = _segment("--PJHxphWEs", "16.000", "24.000")
+    assert segment_span(duration_s, segment, named_cut=True) == span

@@ -9,6 +9,7 @@ import shutil
 import clips
 import numpy as np
 import pytest
+from corpus import write_clip
 from crashing_work import extract_or_die
 from PIL import Image
 
@@ -97,6 +98,35 @@ def test_unusable_clips_say_why_instead_of_raising(clip_dir, name, reason):
     result = extract.extract_clip(segment(2), str(clip_dir / name), SETTINGS)
     assert result.failure is not None and result.failure.reason == reason
     assert result.frames == [] and name in result.failure.detail
+
+
+@pytest.mark.parametrize(
+    ("audio_s", "kept", "dropped"),
+    [
+        # Sound for 5 s, then digital silence; the audio track ends 0.5 s before the video.
+        (9.5, [0, 1, 2], [(3, "silent_audio"), (4, "too_short")]),
+        # The audio track ends at 5 s: the last two windows lie wholly after it.
+        (5.0, [0, 1], [(2, "too_short"), (3, "window_outside_clip"), (4, "window_outside_clip")]),
+    ],
+)
+def test_frames_without_sound_are_dropped_and_listed_and_the_others_kept(
+    tmp_path, audio_s, kept, dropped
+):
+    write_clip(tmp_path / "clip.mp4", "tone", video_s=10.0, audio_s=audio_s, sound_s=5.0, seed=1)
+    settings = ExtractSettings(frames_per_clip=5, image_size=32, descriptors=("mfcc_summary",))
+    result = extract.extract_clip(segment(0, 30.0, 40.0), str(tmp_path / "clip.mp4"), settings)
+    assert result.failure is None
+    assert [f.index for f in result.frames] == kept
+    assert [f.time_s for f in result.frames] == pytest.approx([1.0 + 2 * i for i in kept])
+    assert [(d.index, d.failure.reason) for d in result.dropped] == dropped
+    assert [d.time_s for d in result.dropped] == pytest.approx([1.0 + 2 * i for i, _ in dropped])
+    assert all("clip.mp4" in d.failure.detail for d in result.dropped)
+
+
+def test_a_clip_fails_when_no_frame_is_left(clip_dir):
+    result = extract.extract_clip(segment(3), str(clip_dir / "silent.mp4"), SETTINGS)
+    assert result.failure.reason == "silent_audio" and result.frames == result.dropped == []
+    assert result.failure.detail.endswith("(every frame dropped: 2 silent_audio)")
 
 
 def test_settings_are_checked():

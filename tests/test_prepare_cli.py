@@ -14,7 +14,7 @@ import clips
 import numpy as np
 import pytest
 import tensorflow as tf
-from corpus import write_corpus
+from corpus import write_corpus, write_partial_corpus, write_plain_corpus
 from sklearn.metrics import adjusted_rand_score
 
 from tfambient.audioset import write_segments_csv
@@ -283,3 +283,145 @@ def test_help_explains_every_flag():
         "--kmeans_max_samples",
     ):
         assert flag in out
+
+
+# Clips that are usable in part: cuts longer than their segments, windows without sound.
+
+PARTIAL_FRAMES = 5  # frames at 1, 3, 5, 7 and 9 s of a 10 s segment
+
+
+@pytest.fixture(scope="module")
+def partial(tmp_path_factory):
+    root = tmp_path_factory.mktemp("partial")
+    corpus = write_partial_corpus(root)
+    out = root / "data"
+    result = run(
+        "tfambient-prepare",
+        f"--audioset={corpus.csv}",
+        f"--media_dir={corpus.media_dir}",
+        f"--output_dir={out}",
+        f"--frames_per_clip={PARTIAL_FRAMES}",
+        "--image_size=32",
+        "--descriptors=mfcc_summary",
+        "--num_clusters=2",
+        "--num_bits=2",
+        "--val_fraction=0",
+        "--num_workers=0",
+        "--noprogress",
+    )
+    return corpus, out, result
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_cuts_longer_than_their_segments_are_used(partial):
+    corpus, data_dir, _ = partial
+    assert read_csv(data_dir / "failures.csv") == []
+    frames = by_frame(read_dataset(data_dir))
+    for clip in corpus.cuts:
+        assert {i for c, i in frames if c == clip} == set(range(PARTIAL_FRAMES)), clip
+    # A cut is read from its start for the segment's length and the 1 s tolerance: 9 s of
+    # the 9.6 s file for the 16-24 s segment, so the last of its 5 frames is at 8.1 s.
+    assert frames[corpus.cuts[0], 4]["frame/time_s"][0] == pytest.approx(8.1)
+
+
+def test_a_frame_without_sound_is_dropped_and_listed_and_the_clip_kept(partial):
+    corpus, data_dir, result = partial
+    frames = by_frame(read_dataset(data_dir))
+    assert {i for c, i in frames if c == corpus.sound_stops} == {0, 1, 2}
+    assert {i for c, i in frames if c == corpus.audio_ends} == {0, 1, 2, 3}
+    for clip in corpus.plain:
+        assert {i for c, i in frames if c == clip} == set(range(PARTIAL_FRAMES))
+    rows = read_csv(data_dir / "dropped_frames.csv")
+    dropped = {(r["clip_id"], int(r["frame_index"])): r for r in rows}
+    assert {key: (r["reason"], float(r["frame_time_s"])) for key, r in dropped.items()} == {
+        (corpus.sound_stops, 3): ("silent_audio", 7.0),
+        (corpus.sound_stops, 4): ("silent_audio", 9.0),
+        (corpus.audio_ends, 4): ("too_short", 9.0),
+    }
+    assert len(rows) == 3
+    assert all(r["detail"] and r["source"].startswith(str(corpus.csv)) for r in rows)
+    counts = json.loads((data_dir / "dataset.json").read_text())["counts"]
+    assert counts["clips_used"] == 8 and counts["clips_failed"] == {}
+    assert counts["frames_dropped"] == {"silent_audio": 2, "too_short": 1}
+    assert counts["frames"] == {"train": 8 * PARTIAL_FRAMES - 3}
+    assert "frames dropped from used clips: 2 silent_audio, 1 too_short" in result.stdout
+
+
+# A first try on a dozen clips, with the defaults.
+
+
+@pytest.fixture(scope="module")
+def dozen(tmp_path_factory):
+    return write_plain_corpus(tmp_path_factory.mktemp("dozen"), 12)
+
+
+def dozen_args(corpus, output_dir, *extra, media_dir=None):
+    return [
+        f"--audioset={corpus.csv}",
+        f"--media_dir={media_dir or corpus.media_dir}",
+        f"--output_dir={output_dir}",
+        "--num_clusters=3",
+        "--noprogress",
+        *extra,
+    ]
+
+
+def test_defaults_the_sample_cannot_support_are_reduced_and_recorded(dozen, tmp_path):
+    data_dir = tmp_path / "data"
+    result = run("tfambient-prepare", *dozen_args(dozen, data_dir))
+    manifest = json.loads((data_dir / "dataset.json").read_text())
+    train = manifest["counts"]["frames"]["train"]
+    assert manifest["counts"]["clips_used"] == 12 and 6 <= train <= 12
+    reduced = manifest["clusters"]["reduced_defaults"]
+    assert [(r["flag"], r["descriptor"], r["default"], r["used"]) for r in reduced] == [
+        ("--num_bits", d, 30, train) for d in ("texture", "mfcc", "mfcc_summary")
+    ]
+    assert set(manifest["clusters"]["fields"]) == {
+        f"label/{d}_{suffix}"
+        for d in ("texture", "mfcc", "mfcc_summary")
+        for suffix in ("k3", f"bits{train}")
+    }
+    assert manifest["schema"][f"label/texture_bits{train}"]["length"] == train
+    assert "--num_bits left at its default 30" in result.stderr
+    assert f"--num_bits 30 (the default) reduced to {train} for texture" in result.stdout
+
+    # tfambient-cluster with every default: K too is reduced, to the distinct descriptors.
+    run("tfambient-cluster", f"--data_dir={data_dir}", "--descriptors=mfcc_summary", "--noprogress")
+    clusters = json.loads((data_dir / "dataset.json").read_text())["clusters"]
+    assert [(r["flag"], r["used"]) for r in clusters["reduced_defaults"]] == [
+        ("--num_clusters", train),
+        ("--num_bits", train),
+    ]
+    assert set(clusters["fields"]) == {
+        f"label/mfcc_summary_k{train}",
+        f"label/mfcc_summary_bits{train}",
+    }
+
+
+def test_an_explicit_value_that_cannot_be_fitted_keeps_the_extracted_clips(dozen, tmp_path):
+    media, data_dir = tmp_path / "clips", tmp_path / "data"
+    shutil.copytree(dozen.media_dir, media)
+    quick = ("--descriptors=mfcc_summary", "--image_size=32", "--num_workers=0")
+    args = dozen_args(dozen, data_dir, *quick, "--num_bits=30", media_dir=media)
+    err = run("tfambient-prepare", *args, check_rc=2).stderr.strip()
+    # After the extraction's log lines, one line says what cannot be done and what is kept.
+    error = err.splitlines()[-1]
+    assert error.startswith("tfambient-prepare: error: --num_bits=30 cannot be fitted")
+    assert "not decoded again" in error and err.count("error") == 1 and "Traceback" not in err
+    # The clips are gone: the rerun can only succeed with what the first run extracted.
+    media.rename(tmp_path / "moved")
+    media.mkdir()
+    args[-1] = "--num_bits=4"
+    result = run("tfambient-prepare", *args)
+    assert "resuming: 12 clips already done, 0 found to extract" in result.stderr
+    manifest = json.loads((data_dir / "dataset.json").read_text())
+    assert manifest["counts"]["clips_used"] == 12
+    assert manifest["clusters"]["reduced_defaults"] == []
+    assert set(manifest["clusters"]["fields"]) == {
+        "label/mfcc_summary_k3",
+        "label/mfcc_summary_bits4",
+    }

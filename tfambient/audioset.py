@@ -31,7 +31,8 @@ as some AudioSet downloaders write it, and with any video or audio extension in
 
 Hidden files and unfinished downloads (``.part``, ``.ytdl``, ``.temp``, ``.tmp*``) are
 left out. A file holds either just the segment or the whole video; :func:`segment_span`
-tells which part of it is the segment.
+tells which part of it is the segment, from its name (:func:`names_segment_start`) and
+its duration.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ _EXTENSION_RANK = {ext: rank for rank, ext in enumerate(VIDEO_EXTENSIONS + AUDIO
 # File name schemes (ClipFile.naming), most specific first.
 _NAMINGS = ("ytid_start", "ytid_start_end", "ytid_ms", "ytid", "yt-dlp")
 _WHOLE_VIDEO_NAMINGS = frozenset({"ytid", "yt-dlp"})
+# Names that carry the segment's start: the file was cut there.
+_CUT_NAMINGS = frozenset(_NAMINGS) - _WHOLE_VIDEO_NAMINGS
 
 _YTID = re.compile(r"[A-Za-z0-9_-]{11}")
 _YT_DLP_STEM = re.compile(r"\[([A-Za-z0-9_-]{11})\]$")
@@ -412,7 +415,7 @@ class MediaIndex:
         namings = _tail_namings(segment)
         matches = []
         for tail, path in files:
-            naming = "yt-dlp" if tail is None else namings.get(tail)
+            naming = _naming(tail, namings)
             if naming:
                 extension = _extension(path)
                 audio_only = extension not in VIDEO_EXTENSIONS
@@ -423,6 +426,22 @@ class MediaIndex:
             return None
         audio_only, _, _, naming, path = min(matches)
         return ClipFile(Path(path), has_video=not audio_only, naming=naming)
+
+
+def _naming(tail: str | None, namings: dict[str, str]) -> str | None:
+    """The naming scheme of a name tail (None: a yt-dlp title) among a segment's."""
+    return "yt-dlp" if tail is None else namings.get(tail)
+
+
+def names_segment_start(path: str | os.PathLike[str], segment: Segment) -> bool:
+    """Whether the file name carries ``segment``'s start (``{YTID}_{start}...``, any
+    scheme of the module docstring), which says that the file was cut there."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    namings = _tail_namings(segment)
+    return any(
+        ytid == segment.ytid and _naming(tail, namings) in _CUT_NAMINGS
+        for ytid, tail in _read_stem(stem)
+    )
 
 
 def _extension(path: str) -> str:
@@ -525,19 +544,21 @@ def _list_directory(directory: str) -> tuple[list[str], list[str]]:
 
 
 def segment_span(
-    duration_s: float, segment: Segment, tolerance_s: float = 1.0
+    duration_s: float, segment: Segment, tolerance_s: float = 1.0, *, named_cut: bool = False
 ) -> tuple[float, float]:
     """(first_s, last_s): where ``segment`` lies in a file of ``duration_s`` seconds.
 
-    Downloaders either cut the segment out of the video or keep the whole video, and the
-    name does not always say which. A file no longer than the segment (plus
-    ``tolerance_s`` for cuts that land on keyframes) is the segment: all of it. A longer
-    file is the whole video: the segment's own times, ended early if the video is
-    shorter than the CSV says. If the video ends before the segment starts, the span is
-    empty (last_s <= first_s) and the caller reports the file as too short.
+    Downloaders either cut the segment out of the video or keep the whole video, and cut
+    files are often longer than the segment (a fixed 10 s, or padded to keyframes). The
+    file is the cut when its name carries the segment's start (``named_cut``), when it is
+    shorter than the segment's start (so it cannot be the whole video), or when it is no
+    longer than the segment plus ``tolerance_s``; a cut is read from its start for the
+    segment's length (plus ``tolerance_s``), or all of it when shorter. Any other file is
+    the whole video: the segment's own times, ended early if the video is shorter than
+    the CSV says.
     """
-    if duration_s <= segment.duration_s + tolerance_s:
-        return 0.0, duration_s
+    if named_cut or duration_s < segment.start_s or duration_s <= segment.duration_s + tolerance_s:
+        return 0.0, min(duration_s, segment.duration_s + tolerance_s)
     return segment.start_s, min(segment.end_s, duration_s)
 
 

@@ -199,6 +199,19 @@ class FitSample:
         return cls(standardizer, standardizer.transform(sample))
 
 
+def supported_k(sample: FitSample, k: int) -> int:
+    """``k``, or the sample's number of distinct descriptors when that is smaller: the
+    most clusters k-means can make of it."""
+    if _has_distinct_rows(sample.z, k):
+        return k
+    return _count_distinct_rows(sample.z)
+
+
+def supported_bits(sample: FitSample) -> int:
+    """The most principal components (bits) the sample has: its size or its varying dims."""
+    return min(sample.z.shape)
+
+
 @dataclass(frozen=True, eq=False)
 class KMeansLabeler:
     """k-means on standardized descriptors: a sound's label is its nearest centroid."""
@@ -619,9 +632,19 @@ def plot_montage(
     )
 
 
+# The settings a sample too small for them may lower (LabelSettings.reducible).
+REDUCIBLE_SETTINGS = ("num_clusters", "num_bits")
+
+
 @dataclass(frozen=True)
 class LabelSettings:
-    """How descriptors become label fields (the flags of prepare and cluster)."""
+    """How descriptors become label fields (the flags of prepare and cluster).
+
+    ``reducible`` names the settings of REDUCIBLE_SETTINGS the user left at their
+    defaults: where the fit sample cannot support them (a first try on a dozen clips),
+    they are lowered to what it allows, with a warning. A value asked for explicitly
+    that the sample cannot support is an error.
+    """
 
     num_clusters: tuple[int, ...] = (30,)
     num_bits: int = 30
@@ -629,6 +652,7 @@ class LabelSettings:
     n_init: int = DEFAULT_N_INIT
     seed: int = 0
     montage_per_cluster: int = 8
+    reducible: frozenset[str] = frozenset()
 
     def __post_init__(self):
         if not self.num_clusters or min(self.num_clusters) < 2:

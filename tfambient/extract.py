@@ -9,7 +9,9 @@ Where the frames are taken: the segment's span inside the file (the whole file w
 holds just the segment, ``[start, end]`` when it holds the whole video) is cut into
 ``frames_per_clip`` equal windows and a frame is taken at the centre of each. The audio
 window is centred on its frame, shifted inward where it would cross the span's ends, so
-no descriptor is computed over silence standing in for missing audio.
+no descriptor is computed over silence standing in for missing audio. A frame whose
+window is digital silence or runs past the audio is dropped (:class:`DroppedFrame`) and
+the clip's other frames are kept: the clip fails only when no frame is left.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -26,14 +29,14 @@ import threadpoolctl
 from PIL import Image
 
 from tfambient import media, sound
-from tfambient.audioset import Segment, segment_span
+from tfambient.audioset import Segment, names_segment_start, segment_span
 
 # Below this RMS (-80 dBFS) a window is digital silence: its descriptor says nothing
 # about the scene, and thousands of silent uploads would form a cluster of their own.
 SILENCE_RMS = 1e-4
 
 # A window may run this far past the end of the decoded audio (codec priming and edit
-# lists trim a few milliseconds) before the clip counts as too short.
+# lists trim a few milliseconds) before its frame is dropped as too short.
 MAX_PADDING_S = 0.25
 
 
@@ -92,11 +95,21 @@ class Failure:
     detail: str
 
 
+@dataclass(frozen=True)
+class DroppedFrame:
+    """A frame left out of a clip that is used, because of its audio window."""
+
+    index: int
+    time_s: float  # seconds from the segment's start, as Frame.time_s
+    failure: Failure
+
+
 @dataclass
 class ClipResult:
     segment: Segment
     frames: list[Frame] = field(default_factory=list)
     failure: Failure | None = None
+    dropped: list[DroppedFrame] = field(default_factory=list)  # of a clip that is used
     seconds: dict[str, float] = field(default_factory=dict)  # decode, describe, jpeg
 
 
@@ -135,19 +148,20 @@ def extract_clip(segment: Segment, path: str, settings: ExtractSettings) -> Clip
     except Exception as error:  # a decoder bug must cost one clip, not the whole job
         result.failure = Failure("error", f"{path}: {type(error).__name__}: {error}")
     if result.failure is not None:
-        result.frames = []
+        result.frames, result.dropped = [], []
     return result
 
 
 def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> None:
-    seconds = result.seconds
+    seconds, segment = result.seconds, result.segment
     with _timed(seconds, "decode"), media.MediaFile(path) as clip:
         info = clip.info
         if not info.has_video:
             raise media.NoVideoStream(f"{path}: no video stream")
         if not info.has_audio:
             raise media.NoAudioStream(f"{path}: no audio stream")
-        first_s, last_s = segment_span(info.duration_s, result.segment)
+        named_cut = names_segment_start(path, segment)
+        first_s, last_s = segment_span(info.duration_s, segment, named_cut=named_cut)
         window_s = settings.audio_window_s
         if last_s - first_s < window_s:
             result.failure = Failure(
@@ -159,36 +173,67 @@ def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> N
         clip.restrict_audio(first_s, last_s)  # a whole video's audio would cost 10-100x
         times = frame_times(first_s, last_s, settings.frames_per_clip)
         centres = audio_centres(times, first_s, last_s, window_s)
-        pictures = [clip.frame_at(t) for t in times]
-        windows = [clip.audio_window(c, window_s, info.audio_rate) for c in centres]
-    short = [w for w in windows if w.padded_s > MAX_PADDING_S]
-    if short:
-        result.failure = Failure(
-            "too_short", f"{path}: audio ends {short[0].padded_s:.2f}s before a window does"
-        )
+        audio = [_frame_audio(clip, path, c, window_s, info.audio_rate) for c in centres]
+        kept = [i for i, window in enumerate(audio) if isinstance(window, media.AudioWindow)]
+        pictures = [clip.frame_at(times[i]) for i in kept]
+    origin = first_s  # file time of the segment's start, whichever kind of file it is
+    result.dropped = [
+        DroppedFrame(i, float(times[i] - origin), window)
+        for i, window in enumerate(audio)
+        if isinstance(window, Failure)
+    ]
+    if not kept:
+        result.failure = _no_frame_left(result.dropped)
         return
-    samples = np.stack([w.samples for w in windows])
-    rms = np.sqrt(np.mean(np.square(samples, dtype=np.float64), axis=1))
-    if np.any(rms < SILENCE_RMS):
-        result.failure = Failure("silent_audio", f"{path}: audio window RMS {rms.min():.1e}")
-        return
+    samples = np.stack([audio[i].samples for i in kept])
     with _timed(seconds, "describe"):
         described = sound.describe(samples, info.audio_rate, settings.descriptors)
     with _timed(seconds, "jpeg"):
         encoded = [encode_jpeg(p, settings.image_size, settings.jpeg_quality) for p in pictures]
-    origin = first_s  # file time of the segment's start, whichever kind of file it is
     result.frames = [
         Frame(
             index=i,
             time_s=float(times[i] - origin),
-            audio_start_s=float(windows[i].start_s - origin),
+            audio_start_s=float(audio[i].start_s - origin),
             jpeg=jpeg,
             height=height,
             width=width,
-            descriptors={name: values[i] for name, values in described.items()},
+            descriptors={name: values[row] for name, values in described.items()},
         )
-        for i, (jpeg, height, width) in enumerate(encoded)
+        for row, (i, (jpeg, height, width)) in enumerate(zip(kept, encoded, strict=True))
     ]
+
+
+def _frame_audio(
+    clip: media.MediaFile, path: str, centre_s: float, window_s: float, rate: int
+) -> media.AudioWindow | Failure:
+    """The audio window of one frame, or why the frame cannot be used: a window of
+    silence says nothing about the scene, and zeros standing in for audio the file
+    lacks would describe nothing."""
+    try:
+        window = clip.audio_window(centre_s, window_s, rate)
+    except media.WindowOutsideClip as error:
+        return Failure(error.reason, str(error))
+    if window.padded_s > MAX_PADDING_S:
+        return Failure(
+            "too_short", f"{path}: {window.padded_s:.2f}s of the window lie outside the audio"
+        )
+    rms = float(np.sqrt(np.mean(np.square(window.samples, dtype=np.float64))))
+    if rms < SILENCE_RMS:
+        return Failure("silent_audio", f"{path}: audio window RMS {rms:.1e}")
+    return window
+
+
+def _no_frame_left(dropped: list[DroppedFrame]) -> Failure:
+    """The clip's failure when every frame was dropped: the commonest reason, the first
+    such frame's detail, and how many frames went for which reason."""
+    reasons = Counter(frame.failure.reason for frame in dropped)
+    reason = reasons.most_common(1)[0][0]
+    first = next(frame.failure for frame in dropped if frame.failure.reason == reason)
+    if len(dropped) == 1:
+        return first
+    counts = ", ".join(f"{n} {why}" for why, n in reasons.most_common())
+    return Failure(reason, f"{first.detail} (every frame dropped: {counts})")
 
 
 @contextlib.contextmanager

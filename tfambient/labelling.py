@@ -3,6 +3,8 @@
 1. Fit: read the descriptors of a bounded sample of train frames (chosen by a hash of the
    frame's id, so the sample does not depend on the order workers finished in) and fit,
    per descriptor, a scaler with k-means for each K and Owens' PCA sign bits (cluster.py).
+   A K or a number of bits left at its default that the sample cannot support is lowered
+   to what it allows, with a warning, and recorded in clusters.json.
 2. Label: stream every record, add its label fields, and route it to its split and shard
    by a hash of its clip id (all frames of a clip land in the same split). Memory stays
    bounded however large the dataset is.
@@ -16,6 +18,7 @@ and swapped in by renaming the directory, so a kill leaves either the old or the
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import shutil
@@ -35,6 +38,8 @@ from tfambient.contracts.records import LabelName
 from tfambient.contracts.workdirs import DataDir
 from tfrecords_tools import example as tfexample
 from tfrecords_tools import reader, writer
+
+logger = logging.getLogger(__name__)
 
 TARGET_SHARD_BYTES = 128 * 2**20
 MIN_TRAIN_SHARDS = 8
@@ -78,6 +83,7 @@ class Labelers:
     kmeans: dict[str, cluster.KMeansLabeler]
     bits: dict[str, cluster.BinaryCoder]
     descriptor_of: dict[str, str]
+    reduced: list[dict]  # defaults the sample could not support: see _supported
 
 
 def _spec(descriptors: Sequence[str], dims: Mapping[str, int], for_summaries: bool = False):
@@ -127,22 +133,71 @@ def fit_sample(
     return {name: np.concatenate(rows.pop(name))[order] for name in descriptors}
 
 
+class SampleTooSmall(ValueError):
+    """A K or a number of bits asked for explicitly that the fit sample cannot support."""
+
+
 def fit_labelers(sample: dict[str, np.ndarray], settings: LabelSettings) -> Labelers:
     """Every model, one descriptor at a time; ``sample`` is emptied as it goes (memory)."""
-    kmeans, bits, descriptor_of = {}, {}, {}
+    labelers = Labelers({}, {}, {}, [])
     for name in list(sample):
         vectors = cluster.FitSample.of(sample.pop(name))
-        for k in settings.num_clusters:
+        size, dims = vectors.z.shape
+        for asked in settings.num_clusters:
+            allowed = cluster.supported_k(vectors, asked)
+            why = f"the sample has {allowed} distinct {name} descriptors"
+            k = _supported(labelers, settings, "num_clusters", asked, allowed, name, why)
             field = LabelName(name, "k", k).key
-            kmeans[field] = cluster.KMeansLabeler.fit(
+            labelers.kmeans[field] = cluster.KMeansLabeler.fit(
                 vectors, k, seed=settings.seed, n_init=settings.n_init
             )
-            descriptor_of[field] = name
+            labelers.descriptor_of[field] = name
         if settings.num_bits:
-            field = LabelName(name, "bits", settings.num_bits).key
-            bits[field] = cluster.BinaryCoder.fit(vectors, settings.num_bits, seed=settings.seed)
-            descriptor_of[field] = name
-    return Labelers(kmeans, bits, descriptor_of)
+            allowed = cluster.supported_bits(vectors)
+            why = f"the sample has {size} {name} descriptors with {dims} varying dims"
+            bits = _supported(labelers, settings, "num_bits", settings.num_bits, allowed, name, why)
+            field = LabelName(name, "bits", bits).key
+            labelers.bits[field] = cluster.BinaryCoder.fit(vectors, bits, seed=settings.seed)
+            labelers.descriptor_of[field] = name
+    return labelers
+
+
+def _supported(
+    labelers: Labelers,
+    settings: LabelSettings,
+    flag: str,
+    asked: int,
+    allowed: int,
+    descriptor: str,
+    why: str,
+) -> int:
+    """``asked`` when the sample supports it. Otherwise, for a flag left at its default
+    (``settings.reducible``), what the sample allows (a sample that varies at all has two
+    distinct descriptors and one component), logged and noted in ``labelers.reduced``;
+    for a value asked for, SampleTooSmall."""
+    if asked <= allowed:
+        return asked
+    if flag not in settings.reducible:
+        raise SampleTooSmall(f"--{flag}={asked} cannot be fitted: {why}, so at most {allowed}")
+    labelers.reduced.append(
+        {
+            "flag": f"--{flag}",
+            "descriptor": descriptor,
+            "default": asked,
+            "used": allowed,
+            "why": why,
+        }
+    )
+    logger.warning(
+        "--%s left at its default %d: %s; using %d for %s (give --%s to choose)",
+        flag,
+        asked,
+        why,
+        allowed,
+        descriptor,
+        flag,
+    )
+    return allowed
 
 
 @dataclass
@@ -247,6 +302,7 @@ def _current_and_old(data_dir: Path) -> tuple[Path, Path]:
 def settings_json(settings: LabelSettings) -> dict:
     out = asdict(settings)
     out["num_clusters"] = list(settings.num_clusters)
+    out["reducible"] = sorted(settings.reducible)
     return out
 
 
@@ -296,7 +352,11 @@ def write_clusters(
             "explained_variance_ratio": coder.explained_variance_ratio.round(5).tolist(),
             "fit": {"samples": coder.fit_size, "seed": coder.seed},
         }
-    report = {"settings": settings_json(settings), "fields": entries}
+    report = {
+        "settings": settings_json(settings),
+        "reduced_defaults": labelers.reduced,
+        "fields": entries,
+    }
     write_json(layout.clusters_report, report)
     return report
 

@@ -8,10 +8,10 @@ The job is long (millions of clips) and runs on machines that get killed, so its
 durable progress is a *part*: the examples of a few hundred clips, written to
 ``parts/task-I-of-N/part-NNNNNN.tfrecord`` under a temporary name and renamed, then
 committed by its sidecar ``part-NNNNNN.json``, which lists the clips the part finished
-(used or failed) and why each failure happened. A rerun reads the sidecars and skips those
-clips, so a kill -9 loses at most the clips in flight. Clips that were not found (or are
-audio-only files) are not committed: a rerun looks for them again, after the user has
-downloaded more.
+(used or failed), why each failure happened, and the frames dropped from used clips. A
+rerun reads the sidecars and skips those clips, so a kill -9 loses at most the clips in
+flight. Clips that were not found (or are audio-only files) are not committed: a rerun
+looks for them again, after the user has downloaded more.
 
 ``--task_index/--num_tasks`` split the CSV between machines by a stable hash of the clip
 id; each task writes its own parts and a manifest, and ``finalize`` (the last step, or
@@ -24,6 +24,7 @@ import concurrent.futures as futures
 import csv
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
@@ -40,11 +41,11 @@ from tfambient import __version__, audioset, extract, labelling, sound
 from tfambient.audioset import ClipFile, MediaIndex, Segment
 from tfambient.cluster import LabelSettings
 from tfambient.contracts import records as keys
-from tfambient.contracts.files import atomic_path, write_json
+from tfambient.contracts.files import write_json, write_text
 from tfambient.contracts.manifest import Manifest
 from tfambient.contracts.records import BASE_FIELDS, Field
 from tfambient.contracts.workdirs import DataDir
-from tfambient.extract import ClipResult, ExtractSettings, Failure
+from tfambient.extract import ClipResult, DroppedFrame, ExtractSettings, Failure
 from tfrecords_tools import example as tfexample
 from tfrecords_tools import writer as tfwriter
 
@@ -176,6 +177,7 @@ class PartStore:
             "records": out.count,
             "clips": {r.segment.clip_id: len(r.frames) for r in results},
             "failures": [failure_row(r.segment, r.failure) for r in results if r.failure],
+            "dropped_frames": [dropped_frame_row(r.segment, d) for r in results for d in r.dropped],
         }
         path = records.with_suffix(".json")
         write_json(path, sidecar)  # the commit point
@@ -191,6 +193,14 @@ def failure_row(segment: Segment, failure: Failure) -> dict:
         "reason": failure.reason,
         "detail": failure.detail,
         "source": f"{segment.source}:{segment.line}",
+    }
+
+
+def dropped_frame_row(segment: Segment, frame: DroppedFrame) -> dict:
+    """A row of dropped_frames.csv: failures.csv's columns, and which frame."""
+    return failure_row(segment, frame.failure) | {
+        "frame_index": frame.index,
+        "frame_time_s": round(frame.time_s, 3),
     }
 
 
@@ -458,6 +468,7 @@ def earlier_download_failures(previous: dict) -> dict[str, str]:
 
 
 FAILURE_COLUMNS = ("clip_id", "ytid", "start_s", "reason", "detail", "source")
+DROPPED_FRAME_COLUMNS = (*FAILURE_COLUMNS[:3], "frame_index", "frame_time_s", *FAILURE_COLUMNS[3:])
 
 
 def read_task_reports(output_dir: Path) -> list[dict]:
@@ -489,33 +500,61 @@ def committed_parts(output_dir: Path) -> list[tuple[Path, dict]]:
     return parts
 
 
-def outcomes(
-    parts: list[tuple[Path, dict]], reports: list[dict]
-) -> tuple[dict[str, int], list[dict]]:
-    """Frames per extracted clip, and the failure of every clip not used.
+@dataclass
+class Outcomes:
+    """What extraction made of every clip: frames per extracted clip, the failure of every
+    clip not used, and the frames dropped from clips that are used."""
 
-    A clip retried with --retry_failed appears in several parts: its last try counts.
-    """
-    frames, failures = {}, {}
+    frames: dict[str, int]
+    failures: list[dict]
+    dropped_frames: list[dict]
+
+
+def outcomes(parts: list[tuple[Path, dict]], reports: list[dict]) -> Outcomes:
+    """The outcome of every clip; a clip retried with --retry_failed appears in several
+    parts, and its last try counts."""
+    frames, failures, dropped = {}, {}, {}
     for _, sidecar in parts:
         failed = {row["clip_id"]: row for row in sidecar["failures"]}
+        dropped_here: dict[str, list[dict]] = {}
+        for row in sidecar.get("dropped_frames", []):  # parts of older versions have none
+            dropped_here.setdefault(row["clip_id"], []).append(row)
         for clip, count in sidecar["clips"].items():
             frames[clip] = count
-            if clip in failed:
-                failures[clip] = failed[clip]
-            else:
-                failures.pop(clip, None)
+            _set_or_remove(failures, clip, failed.get(clip))
+            _set_or_remove(dropped, clip, dropped_here.get(clip))
     for report in reports:  # this run's: not found, audio-only, not downloaded
         failures.update({row["clip_id"]: row for row in report["failures"]})
-    return frames, list(failures.values())
+    rows = [row for clip_rows in dropped.values() for row in clip_rows]
+    return Outcomes(frames, list(failures.values()), rows)
+
+
+def _set_or_remove(outcome: dict, clip: str, value) -> None:
+    if value:
+        outcome[clip] = value
+    else:
+        outcome.pop(clip, None)
 
 
 def write_failures(path: Path, rows: list[dict]) -> None:
     """failures.csv: every clip not used, and why, sorted by clip id."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        out = csv.DictWriter(f, FAILURE_COLUMNS)
-        out.writeheader()
-        out.writerows(sorted(rows, key=lambda r: (r["clip_id"], r["reason"])))
+    write_rows(path, FAILURE_COLUMNS, sorted(rows, key=lambda r: (r["clip_id"], r["reason"])))
+
+
+def write_dropped_frames(path: Path, rows: list[dict]) -> None:
+    """dropped_frames.csv: every frame left out of a used clip, and why, in clip order."""
+    write_rows(
+        path, DROPPED_FRAME_COLUMNS, sorted(rows, key=lambda r: (r["clip_id"], r["frame_index"]))
+    )
+
+
+def write_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    """A CSV with a header row, written under a temporary name and renamed."""
+    text = io.StringIO()
+    out = csv.DictWriter(text, columns)
+    out.writeheader()
+    out.writerows(rows)
+    write_text(path, text.getvalue())
 
 
 def finalize(
@@ -535,9 +574,11 @@ def finalize(
     """
     reports = read_task_reports(output_dir)
     parts = committed_parts(output_dir)
-    frames, failures = outcomes(parts, reports)
+    done = outcomes(parts, reports)
+    frames, failures = done.frames, done.failures
     layout = DataDir(output_dir)
     write_failures(layout.failures, failures)
+    write_dropped_frames(layout.dropped_frames, done.dropped_frames)
     records = sum(sidecar["records"] for _, sidecar in parts)
     if not records:
         reasons = Counter(row["reason"] for row in failures)
@@ -594,6 +635,9 @@ def finalize(
                 "clips_used": sum(1 for n in frames.values() if n),
                 "clips_failed": dict(sorted(Counter(row["reason"] for row in failures).items())),
                 "frames": labelled["frames"],
+                "frames_dropped": dict(
+                    sorted(Counter(row["reason"] for row in done.dropped_frames).items())
+                ),
             },
             "shards": labelled["shards"],
             "clusters": labelled["clusters"],
@@ -649,9 +693,20 @@ def summary(output_dir: Path, manifest: dict) -> str:
         f"segments; frames: " + ", ".join(f"{k} {v}" for k, v in counts["frames"].items()),
         f"  failed: {_counts_text(Counter(failed)) or 'none'} (see {DataDir(output_dir).failures})",
     ]
+    dropped = counts.get("frames_dropped")
+    if dropped:
+        lines.append(
+            f"  frames dropped from used clips: {_counts_text(Counter(dropped))} "
+            f"(see {DataDir(output_dir).dropped_frames})"
+        )
     if counts["rejected_rows"]:
         lines.append(f"  CSV rows skipped: {_counts_text(Counter(counts['rejected_rows']))}")
     lines.append(f"  label fields: {', '.join(manifest['clusters']['fields'])}")
+    for reduced in manifest["clusters"].get("reduced_defaults", []):
+        lines.append(
+            f"  {reduced['flag']} {reduced['default']} (the default) reduced to "
+            f"{reduced['used']} for {reduced['descriptor']}: {reduced['why']}"
+        )
     lines.append(f"  montages: {DataDir(output_dir).clusters}/*.png")
     return "\n".join(lines)
 

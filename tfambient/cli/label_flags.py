@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from tfambient.cluster import LabelSettings
+from tfambient.cluster import REDUCIBLE_SETTINGS, LabelSettings
 
 _DEFAULTS = LabelSettings()
 
@@ -12,13 +12,17 @@ flags.DEFINE_list(
     "num_clusters",
     [str(k) for k in _DEFAULTS.num_clusters],
     "K of k-means, one label field label/<descriptor>_k<K> per descriptor and K "
-    "(e.g. 2,5,10,30,60 for the cluster-count sweep).",
+    "(e.g. 2,5,10,30,60 for the cluster-count sweep). Left at the default, K is lowered to "
+    "the distinct descriptors of a smaller sample, with a warning; a K given that the "
+    "sample cannot support is an error.",
 )
 flags.DEFINE_integer(
     "num_bits",
     _DEFAULTS.num_bits,
     "Bits of Owens' binary codes (PCA to this many dimensions, sign of each): the field "
-    "label/<descriptor>_bits<B>. 0 turns them off.",
+    "label/<descriptor>_bits<B>. 0 turns them off. Left at the default, B is lowered to "
+    "what a smaller sample allows (its size or varying dims), with a warning; a B given "
+    "that the sample cannot support is an error.",
     lower_bound=0,
 )
 flags.DEFINE_integer(
@@ -42,7 +46,9 @@ flags.DEFINE_integer(
 
 
 def label_settings() -> LabelSettings:
-    """The parsed flags as settings; a bad K is a user error (ValueError)."""
+    """The parsed flags as settings; a bad K is a user error (ValueError). A K or a number
+    of bits not given (on the command line or in a flagfile) is a default, which the fit
+    lowers where the sample cannot support it."""
     values = flags.FLAGS
     try:
         ks = tuple(int(k) for k in values.num_clusters)
@@ -55,4 +61,5 @@ def label_settings() -> LabelSettings:
         n_init=values.kmeans_n_init,
         seed=values.seed,
         montage_per_cluster=values.montage_per_cluster,
+        reducible=frozenset(name for name in REDUCIBLE_SETTINGS if not values[name].present),
     )

@@ -233,7 +233,7 @@ def main(argv: list[str]) -> None:
     # Not at module level: worker processes re-import this module, and must not load
     # TensorFlow, which only this process needs (to write records).
     load_tensorflow_for_records()
-    from tfambient import prepare
+    from tfambient import labelling, prepare
 
     try:
         if not FLAGS.merge:
@@ -255,6 +255,11 @@ def main(argv: list[str]) -> None:
             val_fraction=FLAGS.val_fraction,
             progress=FLAGS.progress,
         )
+    except labelling.SampleTooSmall as error:
+        raise UserError(
+            f"{error}; the extracted clips are kept: rerun with another value and they are "
+            "not decoded again"
+        ) from None
     except (prepare.PrepareError, audioset.AudioSetFormatError, ValueError) as error:
         raise UserError(str(error)) from None
     except OSError as error:  # a full disk, a lost mount: say which file, not a traceback

@@ -58,6 +58,11 @@ class DataDir:
         return self.root / "failures.csv"
 
     @property
+    def dropped_frames(self) -> Path:
+        """dropped_frames.csv: every frame left out of a used clip, and why."""
+        return self.root / "dropped_frames.csv"
+
+    @property
     def shards(self) -> Path:
         """The labelled shards; dataset.json lists them as ``shards/<name>``."""
         return self.root / self.SHARDS_DIR
