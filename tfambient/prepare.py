@@ -24,21 +24,21 @@ import concurrent.futures as futures
 import csv
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
-import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from tfambient import __version__, audioset, extract, labelling, sound
-from tfambient.audioset import ClipFile, MediaIndex, Segment
+from tfambient import __version__, audioset, extract, files, labelling, sound
+from tfambient.audioset import ClipFile, MediaIndex, RejectedRow, Segment
 from tfambient.cluster import LabelSettings
 from tfambient.extract import ClipResult, ExtractSettings, Failure
 from tfambient.labelling import write_json
@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 PARTS_DIR = "parts"
 DATASET_FILE = "dataset.json"
 FAILURES_FILE = "failures.csv"
+# Every CSV row skipped and every label dropped from a row, with the line as read.
+REJECTED_ROWS_FILE = "rejected_rows.csv"
+REJECTED_ROW_COLUMNS = ("file", "line", "reason", "detail", "text")
 TASKS_DIR = "tasks"
 SETTINGS_FILE = "settings.json"
 
@@ -86,6 +89,7 @@ class TaskReport:
     found: int = 0  # of those, clips with a file (extracted now or before)
     failures: list[dict] = field(default_factory=list)  # uncommitted ones: not found, ...
     rejected: dict[str, int] = field(default_factory=dict)  # CSV rows skipped, by reason
+    labels_dropped: int = 0  # not label ids, dropped from rows that are used
     complete: bool = False
 
 
@@ -391,6 +395,7 @@ def prepare_task(
     download: Callable[[list[Segment]], dict[str, str]] | None = None,
     retry_failed: bool = False,
     rejected: dict[str, int] | None = None,
+    labels_dropped: int = 0,
     progress: bool = True,
 ) -> TaskReport:
     """Extract this task's clips into committed parts and write its manifest.
@@ -402,7 +407,7 @@ def prepare_task(
     record_settings(output_dir, settings, task)
     manifest = output_dir / TASKS_DIR / f"{task.name}.json"
     previous = json.loads(manifest.read_text()) if manifest.exists() else {}
-    report = TaskReport(task.name, rejected=dict(rejected or {}))
+    report = TaskReport(task.name, rejected=dict(rejected or {}), labels_dropped=labels_dropped)
     manifest.parent.mkdir(parents=True, exist_ok=True)
     write_json(manifest, asdict(report))  # not complete: --merge waits for this task
     store = PartStore(output_dir / PARTS_DIR / task.name)
@@ -514,12 +519,29 @@ def outcomes(
 
 def write_failures(path: Path, rows: list[dict]) -> None:
     """failures.csv: every clip not used, and why, sorted by clip id."""
-    tmp = tfwriter.temporary_name(path)
-    with open(tmp, "w", newline="") as f:
-        out = csv.DictWriter(f, FAILURE_COLUMNS)
-        out.writeheader()
-        out.writerows(sorted(rows, key=lambda r: (r["clip_id"], r["reason"])))
-    os.replace(tmp, path)
+    write_csv(path, FAILURE_COLUMNS, sorted(rows, key=lambda r: (r["clip_id"], r["reason"])))
+
+
+def write_rejected_rows(path: Path, rows: Iterable[RejectedRow]) -> None:
+    """rejected_rows.csv: every CSV row skipped and every label dropped, as read."""
+
+    def columns(row: RejectedRow) -> dict:
+        values = (row.source, row.line, row.reason, row.detail, row.text)
+        return dict(zip(REJECTED_ROW_COLUMNS, values, strict=True))
+
+    write_csv(path, REJECTED_ROW_COLUMNS, map(columns, rows))
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> None:
+    """A UTF-8 CSV with a header row, written under a temporary name and renamed."""
+
+    def write(binary) -> None:
+        with io.TextIOWrapper(binary, encoding="utf-8", newline="") as text:
+            out = csv.DictWriter(text, columns)
+            out.writeheader()
+            out.writerows(rows)
+
+    files.write_atomically(path, write)
 
 
 def finalize(
@@ -593,6 +615,8 @@ def finalize(
         "counts": {
             "segments": sum(r["segments"] for r in reports),
             "rejected_rows": reports[0]["rejected"],  # every task reads the whole CSV
+            # .get: task manifests written by earlier versions do not count them
+            "labels_dropped": reports[0].get("labels_dropped", 0),
             "clips_found": sum(r["found"] for r in reports),
             "clips_used": sum(1 for n in frames.values() if n),
             "clips_failed": dict(sorted(Counter(row["reason"] for row in failures).items())),
@@ -670,8 +694,12 @@ def summary(output_dir: Path, manifest: dict) -> str:
         f"segments; frames: " + ", ".join(f"{k} {v}" for k, v in counts["frames"].items()),
         f"  failed: {_counts_text(Counter(failed)) or 'none'} (see {output_dir / FAILURES_FILE})",
     ]
-    if counts["rejected_rows"]:
-        lines.append(f"  CSV rows skipped: {_counts_text(Counter(counts['rejected_rows']))}")
+    dropped = counts.get("labels_dropped", 0)  # dataset.json of earlier versions lacks it
+    if counts["rejected_rows"] or dropped:
+        lines.append(
+            f"  CSV rows skipped: {_counts_text(Counter(counts['rejected_rows'])) or 'none'}; "
+            f"labels dropped: {dropped} (see {output_dir / REJECTED_ROWS_FILE})"
+        )
     lines.append(f"  label fields: {', '.join(manifest['clusters']['fields'])}")
     lines.append(f"  montages: {output_dir / labelling.CLUSTERS_DIR}/*.png")
     return "\n".join(lines)
