@@ -11,7 +11,9 @@ from tfambient.audioset import (
     AudioSetFormatError,
     ClipFile,
     MediaIndex,
+    RejectedRow,
     Segment,
+    default_ontology,
     index_media,
     names_segment_start,
     read_ontology,
@@ -205,9 +207,11 @@ def test_malformed_rows_are_reported_and_skipped(tmp_path):
     ]
     assert {r.source for r in table.rejected} == {str(path)}
     assert table.rejected[0].text == "#NAME?,30,40,/m/09x0r"
-    long_text = table.rejected[-1].text
-    assert len(long_text) == 80 and long_text.startswith("=HYPERLINK(x),1,2,/m/x,")
-    assert long_text.endswith("...")
+    long_text = table.rejected[-1].text  # the whole line, as rejected_rows.csv lists it
+    assert long_text == f"=HYPERLINK(x),1,2,{'/m/x,' * 30}"
+    shortened = table.summary_lines(limit=14)[-1].split(": bad_id: ")[1]  # the log's: short
+    assert len(shortened) == 80 and shortened.startswith("=HYPERLINK(x),1,2,/m/x,")
+    assert shortened.endswith("...")
     assert table.rejected_counts() == {
         "bad_id": 4,
         "bad_time": 6,
@@ -271,6 +275,149 @@ def test_duplicates_across_files_keep_the_first(tmp_path):
     assert [(r.source, r.line, r.reason) for r in table.rejected] == [(str(second), 3, "duplicate")]
 
 
+# Labels as spreadsheets re-save them: quotes doubled, fields added.
+DAMAGED_LABELS = (
+    '--PJHxphWEs, 30.000, 40.000, " ""/m/068hy,/m/0jbk"""\n'  # quoted twice over
+    '--ZhevVpy1s, 50.000, 60.000, "/m/012xff", i\n'  # a stray field
+    '-275_wTLm-4,7,17,"""/m/07q6cd_""", /t/dd00088 ,"Music",/g/122z_qxw,/M/X\n'
+    '--aE2O5G5WE,0,10,""\n'  # nothing that could be a label: no labels, nothing dropped
+)
+
+
+def test_labels_are_cleaned_and_what_is_no_label_is_dropped_from_a_used_row(tmp_path):
+    path = _write(tmp_path / "resaved.csv", DAMAGED_LABELS)
+    table = read_segments([path])
+    assert [(s.line, s.labels) for s in table.segments] == [
+        (1, ("/m/068hy", "/m/0jbk")),
+        (2, ("/m/012xff",)),
+        (3, ("/m/07q6cd_", "/t/dd00088", "/g/122z_qxw")),
+        (4, ()),
+    ]
+    assert table.rejected == []
+    lines = DAMAGED_LABELS.splitlines()
+    assert table.dropped_labels == [
+        RejectedRow(str(path), 2, "bad_label", lines[1], "i"),
+        RejectedRow(str(path), 3, "bad_label", lines[2], "Music"),
+        RejectedRow(str(path), 3, "bad_label", lines[2], "/M/X"),
+    ]
+    assert table.listed() == table.dropped_labels
+    assert table.summary_lines() == [
+        "4 segments, 0 rows rejected",
+        "  bad_label: 3 dropped, their rows used",
+    ]
+
+
+# The official layout, damaged: a closing quote lost on line 4, and the download cut short
+# in the last row (no closing quote, no newline).
+UNBALANCED = (
+    OFFICIAL.replace('/t/dd00088"', "/t/dd00088")
+    + '--aE2O5G5WE, 0.000, 10.000, "/m/03fwl"\n'
+    + '--aO5cdqSAg, 30.000, 40.000, "/m/0'
+).replace("num_segs=3", "num_segs=5")
+
+
+def test_an_unbalanced_quote_costs_only_its_own_row(tmp_path):
+    path = _write(tmp_path / "unbalanced.csv", UNBALANCED)
+    table = read_segments([path])
+    assert [(s.ytid, s.line, s.labels) for s in table.segments] == [
+        ("--ZhevVpy1s", 5, ("/m/012xff",)),
+        ("-275_wTLm-4", 6, ("/m/07q6cd_",)),
+        ("--aE2O5G5WE", 7, ("/m/03fwl",)),
+    ]
+    lines = UNBALANCED.splitlines()
+    assert table.rejected == [
+        RejectedRow(str(path), 4, "unbalanced_quote", lines[3]),
+        RejectedRow(str(path), 8, "unbalanced_quote", '--aO5cdqSAg, 30.000, 40.000, "/m/0'),
+    ]
+    assert table.warnings == []  # 5 rows promised, 5 read (2 of them rejected)
+    assert f"  {path}:4: unbalanced_quote: {lines[3]}" in table.summary_lines()
+
+
+@pytest.mark.parametrize(
+    ("content", "promised_and_read"),
+    [
+        (OFFICIAL.replace("num_segs=3", "num_segs=22160"), "num_segs=22160 but 3 rows"),
+        (OFFICIAL + "--aE2O5G5WE, 30.000, 4", "num_segs=3 but 4 rows"),  # truncated last row
+        (OFFICIAL[: OFFICIAL.index("-275")], "num_segs=3 but 2 rows"),  # a truncated download
+        (OFFICIAL + "\n" + OFFICIAL, None),  # joined by cat: 6 promised, 6 read
+        (PLAIN_ROWS, None),  # no such header
+    ],
+)
+def test_a_header_promising_other_rows_than_read_is_warned_about(
+    tmp_path, content, promised_and_read
+):
+    path = _write(tmp_path / "s.csv", content)
+    warnings = read_segments([path]).warnings
+    if promised_and_read is None:
+        assert warnings == []
+    else:
+        assert warnings == [
+            f"{path}: its header says {promised_and_read} were read (a truncated download?)"
+        ]
+
+
+def test_a_truncated_last_row_is_rejected_and_counted(tmp_path):
+    path = _write(tmp_path / "s.csv", OFFICIAL + "--aE2O5G5WE, 30.000, 4")
+    table = read_segments([path])
+    assert _values(table.segments) == EXPECTED
+    assert table.rejected == [
+        RejectedRow(str(path), 7, "end_not_after_start", "--aE2O5G5WE, 30.000, 4")
+    ]
+    assert table.warnings == [
+        f"{path}: its header says num_segs=3 but 4 rows were read (a truncated download?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "prefix"),
+    [
+        ("utf-16", b""),  # with the byte order mark Python writes
+        ("utf-16-le", b"\xff\xfe"),  # Windows' "Unicode text"
+        ("utf-16-be", b"\xfe\xff"),
+        ("utf-16-le", b""),  # no byte order mark: told by the zero bytes
+        ("utf-16-be", b""),
+        ("utf-8-sig", b""),
+    ],
+)
+def test_utf16_and_byte_order_marks_are_read(tmp_path, encoding, prefix):
+    path = _write(tmp_path / "s.csv", prefix + OFFICIAL.replace("\n", "\r\n").encode(encoding))
+    table = read_segments([path])
+    assert _values(table.segments) == EXPECTED
+    assert table.rejected == [] and table.warnings == []
+
+
+def test_damaged_utf16_is_refused_with_what_to_do(tmp_path):
+    path = _write(tmp_path / "s.csv", OFFICIAL.encode("utf-16")[:-1] + b"\x00\xd8")
+    with pytest.raises(AudioSetFormatError) as raised:
+        read_segments([path])
+    assert str(raised.value).startswith(f"{path}: not UTF-16 text")
+    assert str(raised.value).endswith("save it as UTF-8")
+
+
+def test_the_same_file_given_twice_is_read_once_and_named(tmp_path):
+    path = _write(tmp_path / "a.csv", OFFICIAL)
+    (tmp_path / "link.csv").symlink_to(path)
+    (tmp_path / "sub").mkdir()
+    again = [f"{tmp_path}/sub/../a.csv", str(tmp_path / "link.csv")]
+    table = read_segments([path, *again])
+    assert _values(table.segments) == EXPECTED
+    assert table.rejected == []  # not 3 duplicates per copy
+    assert table.warnings == [f"{name} is {path} again: read once" for name in again]
+
+
+def test_listed_rows_follow_the_reading_order_of_files(tmp_path):
+    second = _write(tmp_path / "a.csv", "-0SdAVK79lg,0,10,/m/a,i\n=x,0,10\n-0SdAVK79lg,0,10\n")
+    first = _write(tmp_path / "b.csv", UNBALANCED)
+    table = read_segments([first, second])
+    assert [(r.source, r.line, r.reason) for r in table.listed()] == [
+        (str(first), 4, "unbalanced_quote"),
+        (str(first), 8, "unbalanced_quote"),
+        (str(second), 1, "bad_label"),
+        (str(second), 2, "bad_id"),
+        (str(second), 3, "duplicate"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "complaint"),
     [
@@ -283,7 +430,7 @@ def test_duplicates_across_files_keep_the_first(tmp_path):
         (b"video_id,start,end,labels\n--PJHxphWEs,30,40,/m/a\n", "neither a header"),
         (b"#NAME?,30,40\n=x,1,2\n", "no row has a YouTube id"),
         (b"--PJHxphWEs\n--ZhevVpy1s\n", "no row has a YouTube id"),
-        (b'--PJHxphWEs,30,40,"/m/a\n--ZhevVpy1s,50,60,"/m/b"\n', "closes on line 2"),
+        (b'--PJHxphWEs,30,40,"/m/a\n"--ZhevVpy1s,50,60\n', "line 1: unbalanced_quote"),
     ],
 )
 def test_files_that_are_not_segment_lists_raise(tmp_path, content, complaint):
@@ -340,6 +487,10 @@ def test_malformed_ontology_raises(tmp_path, content, complaint):
         read_ontology(path)
     assert str(raised.value).startswith(str(path))
     assert complaint in str(raised.value)
+
+
+def test_audiosets_class_list_ships_as_the_default_ontology():
+    assert default_ontology() == read_ontology(ONTOLOGY)
 
 
 def test_missing_ontology_raises(tmp_path):

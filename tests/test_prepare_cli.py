@@ -14,7 +14,7 @@ import clips
 import numpy as np
 import pytest
 import tensorflow as tf
-from corpus import write_corpus, write_partial_corpus, write_plain_corpus
+from corpus import clip_id, write_corpus, write_partial_corpus, write_plain_corpus
 from sklearn.metrics import adjusted_rand_score
 
 from tfambient.audioset import write_segments_csv
@@ -23,6 +23,8 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 FRAMES_PER_CLIP = 2
+# Real AudioSet ids, which the class list shipped with tfambient names.
+MUSIC, CROWD = "/m/04rlf", "/m/03qtwd"
 
 
 def run(command: str, *args, check_rc=0, cwd=None, env=None) -> subprocess.CompletedProcess:
@@ -425,3 +427,120 @@ def test_an_explicit_value_that_cannot_be_fitted_keeps_the_extracted_clips(dozen
         "label/mfcc_summary_k3",
         "label/mfcc_summary_bits4",
     }
+
+
+def usable_rows(corpus) -> list[tuple[str, float]]:
+    """(ytid, start) of every usable clip of the corpus (each segment lasts 5 s)."""
+    return [(clip[:11], float(clip[12:])) for clip in sorted(corpus.kinds)]
+
+
+def write_damaged_csv(corpus, path: Path) -> list[str]:
+    """The corpus's usable rows as re-saving and a cut download leave them; its lines."""
+    lines = [
+        "# Segments csv, damaged",
+        "# num_ytids=12, num_segs=12, num_unique_labels=2",  # 9 rows follow
+        "# YTID, start_seconds, end_seconds, positive_labels",
+    ]
+    lines += [f'{y}, {start:.3f}, {start + 5:.3f}, "{MUSIC}"' for y, start in usable_rows(corpus)]
+    lines[3] = lines[3].replace(f'"{MUSIC}"', f'" ""{MUSIC},{CROWD}"""')  # quoted twice over
+    lines[4] += ", i"  # a stray field
+    lines[5] = lines[5].removesuffix('"')  # a closing quote lost mid-file
+    lines[-1] = lines[-1][:-4]  # the last row cut in its labels, without a newline
+    path.write_text("\n".join(lines))
+    return lines
+
+
+def top_tag_names(data_dir: Path) -> set[str]:
+    clusters = json.loads((data_dir / "clusters" / "clusters.json").read_text())
+    field = clusters["fields"]["label/texture_k3"]
+    return {tag["name"] for cluster in field["clusters"] for tag in cluster["top_tags"]}
+
+
+def test_damaged_csv_rows_are_listed_and_the_rest_used(corpus, tmp_path):
+    damaged_csv, data_dir = tmp_path / "damaged.csv", tmp_path / "data"
+    lines = write_damaged_csv(corpus, damaged_csv)
+    again = f"{tmp_path}/./damaged.csv"
+    args = prepare_args(corpus, data_dir, "--num_workers=2", f"--audioset={damaged_csv},{again}")
+    args.remove(f"--audioset={corpus.csv}")
+    result = run("tfambient-prepare", *args)
+
+    rows = usable_rows(corpus)
+    frames = by_frame(read_dataset(data_dir))
+    lost = {clip_id(*rows[2]), clip_id(*rows[-1])}  # the two rows whose quote is left open
+    assert {clip for clip, _ in frames} == set(corpus.kinds) - lost
+    labels = {clip: [t.decode() for t in r["audioset/labels"]] for (clip, _), r in frames.items()}
+    assert labels[clip_id(*rows[0])] == [MUSIC, CROWD]  # the doubled quotes stripped
+    assert labels[clip_id(*rows[1])] == [MUSIC]  # the stray field dropped, the row used
+    counts = json.loads((data_dir / "dataset.json").read_text())["counts"]
+    assert counts["segments"] == 7
+    assert counts["rejected_rows"] == {"unbalanced_quote": 2}
+    assert counts["labels_dropped"] == 1
+    listing = data_dir / "rejected_rows.csv"
+    with open(listing, newline="") as f:
+        listed = [tuple(row.values()) for row in csv.DictReader(f)]
+    assert listed == [
+        (str(damaged_csv), "5", "bad_label", "i", lines[4]),
+        (str(damaged_csv), "6", "unbalanced_quote", "", lines[5]),
+        (str(damaged_csv), "12", "unbalanced_quote", "", lines[11]),
+    ]
+    assert f"{damaged_csv}: its header says num_segs=12 but 9 rows were read" in result.stderr
+    assert f"{again} is {damaged_csv} again: read once" in result.stderr
+    assert f"every one, and why: {listing}" in result.stderr
+    assert f"CSV rows skipped: 2 unbalanced_quote; labels dropped: 1 (see {listing})" in (
+        result.stdout
+    )
+    # AudioSet's class list ships with tfambient: the clusters name classes, not ids.
+    assert top_tag_names(data_dir) == {"Music", "Crowd"}
+    ontology = tmp_path / "names.csv"
+    ontology.write_text(f"index,mid,display_name\n0,{MUSIC},Tunes\n")
+    recluster = ["--num_clusters=3", "--descriptors=texture", "--num_bits=0", "--noprogress"]
+    run("tfambient-cluster", f"--data_dir={data_dir}", f"--ontology={ontology}", *recluster)
+    assert top_tag_names(data_dir) == {"Tunes", CROWD}  # --ontology overrides it
+    run("tfambient-cluster", f"--data_dir={data_dir}", *recluster)
+    assert top_tag_names(data_dir) == {"Music", "Crowd"}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_utf16_and_utf8_bom_csvs_are_read(corpus, tmp_path, encoding):
+    resaved, data_dir = tmp_path / "segments.csv", tmp_path / "data"
+    text = corpus.csv.read_text()
+    resaved.write_bytes(text.replace("\n", "\r\n").encode(encoding))
+    args = prepare_args(corpus, data_dir, "--num_workers=2", f"--audioset={resaved}")
+    args.remove(f"--audioset={corpus.csv}")
+    run("tfambient-prepare", *args)
+    counts = json.loads((data_dir / "dataset.json").read_text())["counts"]
+    assert counts["clips_used"] == len(corpus.kinds)
+    assert counts["rejected_rows"] == corpus.rejected
+    with open(data_dir / "rejected_rows.csv", newline="") as f:
+        listed = [(row["line"], row["reason"], row["text"]) for row in csv.DictReader(f)]
+    lines = text.splitlines()
+    first = len(lines) - 3  # the corpus CSV ends with 4 bad rows
+    reasons = ["bad_id", "bad_time", "end_not_after_start", "duplicate"]
+    assert listed == [
+        (str(first + i), reason, lines[first + i - 1]) for i, reason in enumerate(reasons)
+    ]
+
+
+def test_a_refused_csv_leaves_no_output_dir_behind(tmp_path):
+    letter = tmp_path / "letter.csv"
+    letter.write_text("Dear reader,\nthis is not a list of clips.\n")
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    for data_dir in (tmp_path / "new" / "data", existing):
+        args = [f"--audioset={letter}", f"--media_dir={tmp_path}", f"--output_dir={data_dir}"]
+        err = run("tfambient-prepare", *args, check_rc=2).stderr.strip()
+        assert f"{letter}:1: not an AudioSet segments CSV" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "new").exists()
+    assert existing.is_dir() and not any(existing.iterdir())  # not ours to remove
+
+
+def test_a_csv_without_usable_rows_is_refused_with_its_rows_listed(tmp_path):
+    backwards = tmp_path / "backwards.csv"
+    backwards.write_text("--PJHxphWEs, 40.000, 30.000\n--ZhevVpy1s, 60.000, 50.000\n")
+    data_dir = tmp_path / "data"
+    args = [f"--audioset={backwards}", f"--media_dir={tmp_path}", f"--output_dir={data_dir}"]
+    err = run("tfambient-prepare", *args, check_rc=2).stderr.strip().splitlines()[-1]
+    listing = data_dir / "rejected_rows.csv"
+    assert err.endswith(f"no usable rows in {backwards}; {listing} lists why")
+    with open(listing, newline="") as f:
+        assert [row["reason"] for row in csv.DictReader(f)] == ["end_not_after_start"] * 2

@@ -13,11 +13,16 @@ a YouTube id, start and end seconds, and the clip's label ids (mids). Accepted l
 
 Lines starting with ``#`` and a space are comments, and header rows are skipped wherever
 they are, so CSVs joined with ``cat`` read as one; ``#NAME?`` (a spreadsheet's error in
-place of an id that starts with ``-`` or ``=``) is a row with a bad id.
+place of an id that starts with ``-`` or ``=``) is a row with a bad id. Files may be UTF-8
+(with or without a byte order mark) or UTF-16 (as Windows tools save "Unicode text").
 
-A row that cannot be trusted is skipped and kept as a :class:`RejectedRow` with its file,
-line and reason, so one bad row never costs the other two million. A file that is not a
-segment list at all raises :class:`AudioSetFormatError`.
+Rows never span lines, so each line is read on its own: a quote left open damages only its
+own row. A row that cannot be trusted is skipped and kept as a :class:`RejectedRow` with its
+file, line and reason, so one bad row never costs the other two million. Labels are cleaned
+of the quotes and spaces that re-saving adds; what is then not a label id (``/m/...``,
+``/g/...``, ``/t/...``) is dropped from its row, which is still used, and kept as a
+``bad_label`` entry. A file that is not a segment list at all raises
+:class:`AudioSetFormatError`.
 
 Clips are found by file name (:class:`MediaIndex`), with or without a ``Y`` before the id
 as some AudioSet downloaders write it, and with any video or audio extension in
@@ -37,28 +42,41 @@ its duration.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import importlib.resources
 import logging
 import math
 import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfambient.contracts.files import write_text
 
 logger = logging.getLogger(__name__)
 
-REJECT_REASONS = ("bad_id", "bad_time", "end_not_after_start", "too_few_columns", "duplicate")
+REJECT_REASONS = (
+    "bad_id",
+    "bad_time",
+    "end_not_after_start",
+    "too_few_columns",
+    "unbalanced_quote",
+    "duplicate",
+)
+# The reason of a label dropped from a row that is still used.
+BAD_LABEL = "bad_label"
 
 # Reasons that mean the row is not a segment row at all; a file with nothing else is not
 # a segment list.
-_UNPARSEABLE_REASONS = frozenset({"bad_id", "bad_time", "too_few_columns"})
+_UNPARSEABLE_REASONS = frozenset({"bad_id", "bad_time", "too_few_columns", "unbalanced_quote"})
 
 SEGMENT_COLUMNS = ("ytid", "start_seconds", "end_seconds", "positive_labels")
 ONTOLOGY_COLUMNS = ("index", "mid", "display_name")
+# AudioSet's class list (Google, CC BY 4.0), shipped as package data: the default ontology.
+DEFAULT_ONTOLOGY = ("tfambient", "resources/class_labels_indices.csv")
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi")
 AUDIO_EXTENSIONS = (".m4a", ".wav", ".flac", ".mp3", ".ogg", ".opus", ".aac")
@@ -71,6 +89,12 @@ _WHOLE_VIDEO_NAMINGS = frozenset({"ytid", "yt-dlp"})
 _CUT_NAMINGS = frozenset(_NAMINGS) - _WHOLE_VIDEO_NAMINGS
 
 _YTID = re.compile(r"[A-Za-z0-9_-]{11}")
+# A label id (Freebase "/m/", Knowledge Graph "/g/", AudioSet's own "/t/"); what quotes and
+# spaces are stripped from before it is checked.
+_MID = re.compile(r"/[mgt]/[0-9a-z_]+")
+_LABEL_PADDING = ' "\t'
+# "num_segs=22160" in the official comment header: how many rows the file should hold.
+_NUM_SEGS = re.compile(r"\bnum_segs=(\d+)")
 _YT_DLP_STEM = re.compile(r"\[([A-Za-z0-9_-]{11})\]$")
 # Plain decimal seconds only: rejects "-1", "nan", "inf", "1e3" and "1_0", which float()
 # would take.
@@ -80,6 +104,10 @@ _TIME = re.compile(r"\d+(?:\.\d*)?")
 _COMMENT = re.compile(r"#(?:\s|$)")
 # Unfinished or intermediate downloads (yt-dlp .part/.ytdl/.temp, .tmp* of other tools).
 _PARTIAL_DOWNLOAD = re.compile(r"\.(?:part|ytdl|temp|tmp\w*)(?:[.-]|$)", re.IGNORECASE)
+# ", " separators with quoted fields after the space. Registered once: a dialect given by
+# name makes a reader per line (see _split_line) twice as fast as one given by keywords.
+_DIALECT = "tfambient-audioset"
+csv.register_dialect(_DIALECT, skipinitialspace=True)
 # Enough of a file to tell text from binary.
 _SNIFF_BYTES = 8192
 _MAX_REJECTED_TEXT = 80
@@ -115,20 +143,34 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class RejectedRow:
-    """A skipped row; ``reason`` is one of :data:`REJECT_REASONS`."""
+    """A skipped row (``reason`` one of :data:`REJECT_REASONS`), or a label dropped from a
+    row that is used (``reason`` :data:`BAD_LABEL`, ``detail`` the label); ``text`` is
+    the line as read."""
 
     source: str
     line: int
     reason: str
     text: str
+    detail: str = ""
 
 
 @dataclass
 class SegmentTable:
-    """The segments of one or more CSVs, and the rows skipped on the way."""
+    """The segments of one or more CSVs, the rows skipped and the labels dropped on the
+    way, and warnings about whole files (in the order the files were read)."""
 
     segments: list[Segment]
     rejected: list[RejectedRow]
+    dropped_labels: list[RejectedRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def listed(self) -> list[RejectedRow]:
+        """Every skipped row and dropped label, in reading order."""
+        order = {source: rank for rank, source in enumerate(self.sources)}
+        return sorted(
+            self.rejected + self.dropped_labels, key=lambda row: (order[row.source], row.line)
+        )
 
     def rejected_counts(self) -> dict[str, int]:
         """Rejected rows per reason, in :data:`REJECT_REASONS` order, omitting zeros."""
@@ -140,8 +182,11 @@ class SegmentTable:
         counts = self.rejected_counts()
         lines = [f"{len(self.segments)} segments, {len(self.rejected)} rows rejected"]
         lines += [f"  {reason}: {count}" for reason, count in counts.items()]
+        if self.dropped_labels:
+            lines.append(f"  {BAD_LABEL}: {len(self.dropped_labels)} dropped, their rows used")
         lines += [
-            f"  {row.source}:{row.line}: {row.reason}: {row.text}" for row in self.rejected[:limit]
+            f"  {row.source}:{row.line}: {row.reason}: {_shorten(row.text)}"
+            for row in self.rejected[:limit]
         ]
         if len(self.rejected) > limit:
             lines.append(f"  ... and {len(self.rejected) - limit} more")
@@ -165,21 +210,40 @@ def read_segments(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[st
         paths = [paths]
     table = SegmentTable(segments=[], rejected=[])
     seen_clip_ids: set[str] = set()
-    for path in paths:
-        _read_segment_file(os.fspath(path), table, seen_clip_ids)
+    seen_files: dict[tuple[int, int], str] = {}
+    for path in map(os.fspath, paths):
+        first = _seen_before(path, seen_files)
+        if first:
+            table.warnings.append(f"{path} is {first} again: read once")
+            continue
+        _read_segment_file(path, table, seen_clip_ids)
     return table
 
 
+def _seen_before(path: str, seen_files: dict[tuple[int, int], str]) -> str | None:
+    """The earlier name of the same file (however spelled or linked), or None; a file that
+    cannot be looked at is left for the reader to report."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    key = (status.st_dev, status.st_ino)
+    first = seen_files.get(key)
+    seen_files.setdefault(key, path)
+    return first
+
+
 def _read_segment_file(source: str, table: SegmentTable, seen_clip_ids: set[str]) -> None:
-    """Append one file's segments and rejections to ``table``, or raise if it is no
-    segment list (nothing in it parses as a segment row)."""
-    segments: list[Segment] = []
-    rejected: list[RejectedRow] = []
-    parsed_rows = 0
+    """Append one file's segments, rejections and dropped labels to ``table``, or raise if
+    it is no segment list (nothing in it parses as a segment row)."""
+    rows = _FileRows(source)
     before_data = True
     for line, text, fields in _csv_rows(source):
-        if not _YTID.fullmatch(fields[0]):  # a comment, a header or a row with a bad id
-            if _COMMENT.match(fields[0]) or _is_segment_header(fields):
+        if _COMMENT.match(text.lstrip()):
+            rows.note_comment(text)
+            continue
+        if fields is not None and not _YTID.fullmatch(fields[0]):  # a header or a bad id
+            if _is_segment_header(fields):
                 continue
             if before_data and _looks_like_header(fields):
                 raise AudioSetFormatError(
@@ -187,22 +251,57 @@ def _read_segment_file(source: str, table: SegmentTable, seen_clip_ids: set[str]
                     f"neither a header ({','.join(SEGMENT_COLUMNS)}) nor a segment row"
                 )
         before_data = False
+        rows.add(fields, line, text, seen_clip_ids)
+    if not rows.parsed:
+        raise AudioSetFormatError(f"{source}: {_why_not_segments(before_data, rows.rejected)}")
+    rows.append_to(table)
+
+
+@dataclass
+class _FileRows:
+    """One file's rows, kept apart until the file is known to be a segment list."""
+
+    source: str
+    segments: list[Segment] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    dropped_labels: list[RejectedRow] = field(default_factory=list)
+    parsed: int = 0  # segment rows, used or not: a file without any is no segment list
+    declared: int | None = None  # the rows its comment header promises
+
+    def note_comment(self, text: str) -> None:
+        """Count the rows a "# num_segs=N" header promises (summed over files joined by cat)."""
+        match = _NUM_SEGS.search(text)
+        if match:
+            self.declared = (self.declared or 0) + int(match.group(1))
+
+    def add(self, fields: list[str] | None, line: int, text: str, seen_clip_ids: set[str]) -> None:
+        """Keep the row's segment and its dropped labels, or the row as rejected."""
         try:
-            segment = _parse_segment(fields, source, line)
-            clip_id = segment.clip_id
-            if clip_id in seen_clip_ids:
+            segment, dropped = _parse_segment(fields, self.source, line)
+            if segment.clip_id in seen_clip_ids:
                 raise _RowRejected("duplicate")
         except _RowRejected as rejection:
-            rejected.append(RejectedRow(source, line, rejection.reason, _shorten(text)))
-            parsed_rows += rejection.reason not in _UNPARSEABLE_REASONS
-            continue
-        seen_clip_ids.add(clip_id)
-        segments.append(segment)
-        parsed_rows += 1
-    if not parsed_rows:
-        raise AudioSetFormatError(f"{source}: {_why_not_segments(before_data, rejected)}")
-    table.segments += segments
-    table.rejected += rejected
+            self.rejected.append(RejectedRow(self.source, line, rejection.reason, text))
+            self.parsed += rejection.reason not in _UNPARSEABLE_REASONS
+            return
+        seen_clip_ids.add(segment.clip_id)
+        self.segments.append(segment)
+        self.dropped_labels += [
+            RejectedRow(self.source, line, BAD_LABEL, text, label) for label in dropped
+        ]
+        self.parsed += 1
+
+    def append_to(self, table: SegmentTable) -> None:
+        table.segments += self.segments
+        table.rejected += self.rejected
+        table.dropped_labels += self.dropped_labels
+        table.sources.append(self.source)
+        rows = len(self.segments) + len(self.rejected)
+        if self.declared is not None and self.declared != rows:
+            table.warnings.append(
+                f"{self.source}: its header says num_segs={self.declared} but {rows} rows "
+                "were read (a truncated download?)"
+            )
 
 
 def _why_not_segments(empty: bool, rejected: list[RejectedRow]) -> str:
@@ -215,8 +314,11 @@ def _why_not_segments(empty: bool, rejected: list[RejectedRow]) -> str:
     )
 
 
-def _parse_segment(fields: list[str], source: str, line: int) -> Segment:
-    """The segment of one row's fields, or _RowRejected saying what is wrong with it."""
+def _parse_segment(fields: list[str] | None, source: str, line: int) -> tuple[Segment, list[str]]:
+    """The segment of one row's fields and what was dropped from its labels, or
+    _RowRejected saying what is wrong with it (fields None: a quote left open)."""
+    if fields is None:
+        raise _RowRejected("unbalanced_quote")
     if len(fields) < 3:
         raise _RowRejected("too_few_columns")
     ytid, start_text, end_text = fields[:3]
@@ -225,16 +327,18 @@ def _parse_segment(fields: list[str], source: str, line: int) -> Segment:
     start_s, end_s = _parse_time(start_text), _parse_time(end_text)
     if end_s <= start_s:
         raise _RowRejected("end_not_after_start")
-    return Segment(
+    labels, dropped = _parse_labels(fields[3:])
+    segment = Segment(
         ytid=ytid,
         start_s=start_s,
         end_s=end_s,
-        labels=_parse_labels(fields[3:]),
+        labels=labels,
         source=source,
         line=line,
         start_text=start_text,
         end_text=end_text,
     )
+    return segment, dropped
 
 
 def _parse_time(text: str) -> float:
@@ -246,9 +350,12 @@ def _parse_time(text: str) -> float:
     return seconds
 
 
-def _parse_labels(fields: list[str]) -> tuple[str, ...]:
-    """Labels from one quoted field ("/m/a,/m/b") or, unquoted, spread over several."""
-    return tuple(filter(None, map(str.strip, ",".join(fields).split(","))))
+def _parse_labels(fields: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """(labels, what is not a label) from one quoted field ("/m/a,/m/b") or, unquoted,
+    spread over several; the quotes and spaces that spreadsheets add are stripped first."""
+    cleaned = [text.strip(_LABEL_PADDING) for text in ",".join(fields).split(",")]
+    labels = tuple(text for text in cleaned if _MID.fullmatch(text))
+    return labels, [text for text in cleaned if text and not _MID.fullmatch(text)]
 
 
 def _is_segment_header(fields: list[str]) -> bool:
@@ -277,48 +384,39 @@ def _shorten(text: str) -> str:
     return text[: _MAX_REJECTED_TEXT - 3] + "..."
 
 
-def _csv_rows(path: str) -> Iterator[tuple[int, str, list[str]]]:
-    """(1-based line number, line text, stripped fields) of each non-blank row.
+def _csv_rows(path: str) -> Iterator[tuple[int, str, list[str] | None]]:
+    """(1-based line number, line text, stripped fields) of each non-blank line.
 
-    A quote left open makes the csv module read on into the next lines and swallow their
-    rows; that is reported as a broken file rather than guessed around.
+    Each line is parsed on its own (no AudioSet row spans lines), so a quote left open
+    damages only its line, whose fields are then None, and not the rows after it.
     """
-    _check_is_text(path)
-    with open(path, encoding="utf-8-sig", newline="") as file:
-        lines = _RememberingLines(file)
-        reader = csv.reader(lines, skipinitialspace=True)
+    encoding = _text_encoding(path)
+    with open(path, encoding=encoding, newline="") as file:
         line = 0
         try:
-            for row in reader:
-                line += 1
-                if reader.line_num != line:
-                    raise AudioSetFormatError(
-                        f"{path}:{line}: a quote opened here closes on line {reader.line_num}"
-                    )
-                fields = [field.strip() for field in row]
-                if any(fields):
-                    yield line, lines.last.rstrip("\r\n"), fields
+            for line, text in enumerate(file, start=1):
+                fields = _split_line(text)
+                if fields is None or any(fields):
+                    yield line, text.rstrip("\r\n"), fields
         except UnicodeDecodeError:
-            raise AudioSetFormatError(f"{path}: not UTF-8 text (after line {line})") from None
+            name = "UTF-16" if encoding.startswith("utf-16") else "UTF-8"
+            raise AudioSetFormatError(
+                f"{path}: not {name} text (after line {line}): save it as UTF-8"
+            ) from None
 
 
-class _RememberingLines:
-    """A file's lines for csv.reader, keeping the latest one to quote in reports."""
-
-    def __init__(self, file: Iterator[str]) -> None:
-        self._file = file
-        self.last = ""
-
-    def __iter__(self) -> _RememberingLines:
-        return self
-
-    def __next__(self) -> str:
-        self.last = next(self._file)
-        return self.last
+def _split_line(text: str) -> list[str] | None:
+    """The stripped fields of one line, or None if a quote opened on it is still open at
+    its end (the csv module would read on into the next line: a second line read)."""
+    reader = csv.reader([text, ""], _DIALECT)
+    fields = next(reader, [])
+    return None if reader.line_num > 1 else [field.strip() for field in fields]
 
 
-def _check_is_text(path: str) -> None:
-    """Raise AudioSetFormatError for a missing, unreadable or binary file."""
+def _text_encoding(path: str) -> str:
+    """The encoding to read ``path`` with: UTF-16 if it says so (a byte order mark) or looks
+    it (ASCII with a zero byte beside each character), else UTF-8; AudioSetFormatError for a
+    missing, unreadable or binary file."""
     try:
         with open(path, "rb") as file:
             head = file.read(_SNIFF_BYTES)
@@ -326,8 +424,17 @@ def _check_is_text(path: str) -> None:
         raise AudioSetFormatError(f"{path}: no such file") from None
     except OSError as error:
         raise AudioSetFormatError(f"{path}: cannot read: {error.strerror}") from None
-    if b"\0" in head:
-        raise AudioSetFormatError(f"{path}: binary file, not CSV text")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\0" not in head:
+        return "utf-8-sig"
+    for encoding, zeros, chars in (
+        ("utf-16-le", head[1::2], head[::2]),
+        ("utf-16-be", head[::2], head[1::2]),
+    ):
+        if not zeros.strip(b"\0") and b"\0" not in chars:
+            return encoding
+    raise AudioSetFormatError(f"{path}: binary file, not CSV text")
 
 
 def read_ontology(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -339,7 +446,7 @@ def read_ontology(path: str | os.PathLike[str]) -> dict[str, str]:
     source = os.fspath(path)
     rows = _csv_rows(source)
     first = next(rows, None)
-    if first is None or _header_names(first[2]) != ONTOLOGY_COLUMNS:
+    if first is None or first[2] is None or _header_names(first[2]) != ONTOLOGY_COLUMNS:
         raise AudioSetFormatError(
             f"{source}: not an AudioSet class list: expected a header {','.join(ONTOLOGY_COLUMNS)}"
         )
@@ -354,7 +461,19 @@ def read_ontology(path: str | os.PathLike[str]) -> dict[str, str]:
     return names
 
 
-def _ontology_row_problem(fields: list[str], expected_index: int, known: dict[str, str]) -> str:
+def default_ontology() -> dict[str, str]:
+    """{mid: display name} of AudioSet's 527 classes, from the copy shipped with tfambient,
+    so that reports name classes even when no class list is given."""
+    package, name = DEFAULT_ONTOLOGY
+    with importlib.resources.as_file(importlib.resources.files(package) / name) as path:
+        return read_ontology(path)
+
+
+def _ontology_row_problem(
+    fields: list[str] | None, expected_index: int, known: dict[str, str]
+) -> str:
+    if fields is None:
+        return "a quote opened on this line does not close on it"
     if len(fields) != 3:
         return f"expected 3 columns (index,mid,display_name), got {len(fields)}"
     index, mid, name = fields

@@ -21,10 +21,8 @@ id; each task writes its own parts and a manifest, and ``finalize`` (the last st
 from __future__ import annotations
 
 import concurrent.futures as futures
-import csv
 import fcntl
 import hashlib
-import io
 import json
 import logging
 import multiprocessing
@@ -38,10 +36,10 @@ import numpy as np
 from tqdm import tqdm
 
 from tfambient import __version__, audioset, extract, labelling, sound
-from tfambient.audioset import ClipFile, MediaIndex, Segment
+from tfambient.audioset import ClipFile, MediaIndex, RejectedRow, Segment
 from tfambient.cluster import LabelSettings
 from tfambient.contracts import records as keys
-from tfambient.contracts.files import write_json, write_text
+from tfambient.contracts.files import write_csv, write_json
 from tfambient.contracts.manifest import Manifest
 from tfambient.contracts.records import BASE_FIELDS, Field
 from tfambient.contracts.workdirs import DataDir
@@ -50,6 +48,9 @@ from tfrecords_tools import example as tfexample
 from tfrecords_tools import writer as tfwriter
 
 logger = logging.getLogger(__name__)
+
+# Every CSV row skipped and every label dropped from a row, with the line as read.
+REJECTED_ROW_COLUMNS = ("file", "line", "reason", "detail", "text")
 
 
 class PrepareError(Exception):
@@ -84,6 +85,7 @@ class TaskReport:
     found: int = 0  # of those, clips with a file (extracted now or before)
     failures: list[dict] = field(default_factory=list)  # uncommitted ones: not found, ...
     rejected: dict[str, int] = field(default_factory=dict)  # CSV rows skipped, by reason
+    labels_dropped: int = 0  # not label ids, dropped from rows that are used
     complete: bool = False
 
 
@@ -398,6 +400,7 @@ def prepare_task(
     download: Callable[[list[Segment]], dict[str, str]] | None = None,
     retry_failed: bool = False,
     rejected: dict[str, int] | None = None,
+    labels_dropped: int = 0,
     progress: bool = True,
 ) -> TaskReport:
     """Extract this task's clips into committed parts and write its manifest.
@@ -409,7 +412,7 @@ def prepare_task(
     record_settings(output_dir, settings, task)
     manifest = DataDir(output_dir).tasks / f"{task.name}.json"
     previous = json.loads(manifest.read_text()) if manifest.exists() else {}
-    report = TaskReport(task.name, rejected=dict(rejected or {}))
+    report = TaskReport(task.name, rejected=dict(rejected or {}), labels_dropped=labels_dropped)
     manifest.parent.mkdir(parents=True, exist_ok=True)
     write_json(manifest, asdict(report))  # not complete: --merge waits for this task
     store = PartStore(DataDir(output_dir).parts / task.name)
@@ -538,23 +541,24 @@ def _set_or_remove(outcome: dict, clip: str, value) -> None:
 
 def write_failures(path: Path, rows: list[dict]) -> None:
     """failures.csv: every clip not used, and why, sorted by clip id."""
-    write_rows(path, FAILURE_COLUMNS, sorted(rows, key=lambda r: (r["clip_id"], r["reason"])))
+    write_csv(path, FAILURE_COLUMNS, sorted(rows, key=lambda r: (r["clip_id"], r["reason"])))
 
 
 def write_dropped_frames(path: Path, rows: list[dict]) -> None:
     """dropped_frames.csv: every frame left out of a used clip, and why, in clip order."""
-    write_rows(
+    write_csv(
         path, DROPPED_FRAME_COLUMNS, sorted(rows, key=lambda r: (r["clip_id"], r["frame_index"]))
     )
 
 
-def write_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
-    """A CSV with a header row, written under a temporary name and renamed."""
-    text = io.StringIO()
-    out = csv.DictWriter(text, columns)
-    out.writeheader()
-    out.writerows(rows)
-    write_text(path, text.getvalue())
+def write_rejected_rows(path: Path, rows: Iterable[RejectedRow]) -> None:
+    """rejected_rows.csv: every CSV row skipped and every label dropped, as read."""
+
+    def columns(row: RejectedRow) -> dict:
+        values = (row.source, row.line, row.reason, row.detail, row.text)
+        return dict(zip(REJECTED_ROW_COLUMNS, values, strict=True))
+
+    write_csv(path, REJECTED_ROW_COLUMNS, map(columns, rows))
 
 
 def finalize(
@@ -631,6 +635,8 @@ def finalize(
             "counts": {
                 "segments": sum(r["segments"] for r in reports),
                 "rejected_rows": reports[0]["rejected"],  # every task reads the whole CSV
+                # .get: task manifests written by earlier versions do not count them
+                "labels_dropped": reports[0].get("labels_dropped", 0),
                 "clips_found": sum(r["found"] for r in reports),
                 "clips_used": sum(1 for n in frames.values() if n),
                 "clips_failed": dict(sorted(Counter(row["reason"] for row in failures).items())),
@@ -699,8 +705,12 @@ def summary(output_dir: Path, manifest: dict) -> str:
             f"  frames dropped from used clips: {_counts_text(Counter(dropped))} "
             f"(see {DataDir(output_dir).dropped_frames})"
         )
-    if counts["rejected_rows"]:
-        lines.append(f"  CSV rows skipped: {_counts_text(Counter(counts['rejected_rows']))}")
+    labels_dropped = counts.get("labels_dropped", 0)  # dataset.json of earlier versions lacks it
+    if counts["rejected_rows"] or labels_dropped:
+        lines.append(
+            f"  CSV rows skipped: {_counts_text(Counter(counts['rejected_rows'])) or 'none'}; "
+            f"labels dropped: {labels_dropped} (see {DataDir(output_dir).rejected_rows})"
+        )
     lines.append(f"  label fields: {', '.join(manifest['clusters']['fields'])}")
     for reduced in manifest["clusters"].get("reduced_defaults", []):
         lines.append(

@@ -27,7 +27,10 @@ flags.DEFINE_list(
     "descriptors", None, "Descriptors to cluster. Default: every one the dataset stores."
 )
 flags.DEFINE_string(
-    "ontology", None, "class_labels_indices.csv, for AudioSet class names in the montages."
+    "ontology",
+    None,
+    "class_labels_indices.csv, for AudioSet class names in the montages. Default: AudioSet's "
+    "class list shipped with tfambient.",
 )
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 
@@ -44,7 +47,11 @@ def main(argv: list[str]) -> None:
     from tfambient import prepare
 
     try:
-        names = audioset.read_ontology(FLAGS.ontology) if FLAGS.ontology else {}
+        names = (
+            audioset.read_ontology(FLAGS.ontology)
+            if FLAGS.ontology
+            else audioset.default_ontology()
+        )
         manifest = prepare.recluster(
             data_dir, label_flags.label_settings(), FLAGS.descriptors, names, FLAGS.progress
         )

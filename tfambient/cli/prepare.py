@@ -7,8 +7,9 @@ YTID_start.mp4, YTID_start_end.mp4, YTID_startms_endms.mp4, a leading Y, or yt-d
 "title [YTID].mp4"), takes --frames_per_clip frames, the --audio_window_s of audio around
 each, and the sound descriptors of that audio; clusters the descriptors with k-means into
 pseudo-labels; and writes data/shards/{train,val}-NNNNN-of-NNNNN.tfrecord, data/dataset.json,
-data/failures.csv (every clip not used, and why) and data/clusters/ (centroids, sizes and
-a montage of each clustering).
+data/failures.csv (every clip not used, and why), data/rejected_rows.csv (every CSV row
+skipped and every label dropped, and why) and data/clusters/ (centroids, sizes and a montage
+of each clustering, naming AudioSet classes).
 
 Rerunning the same command resumes: finished clips are skipped, and a killed run loses only
 the clips in flight. On several machines, give each --task_index and the same --num_tasks,
@@ -17,8 +18,10 @@ then run once with --merge when all are done (see docs/prepare.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from absl import flags
@@ -27,6 +30,7 @@ from tfambient import audioset
 from tfambient.cli import label_flags
 from tfambient.cli.common import UserError, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
+from tfambient.contracts.workdirs import DataDir
 from tfambient.extract import ExtractSettings
 
 FLAGS = flags.FLAGS
@@ -43,7 +47,7 @@ flags.DEFINE_string(
     "ontology",
     None,
     "class_labels_indices.csv, for display names in reports. Default: the file of that name "
-    "beside the first CSV, if there is one.",
+    "beside the first CSV, if there is one, else AudioSet's class list shipped with tfambient.",
 )
 flags.DEFINE_integer(
     "frames_per_clip",
@@ -168,25 +172,33 @@ def num_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def read_segments() -> audioset.SegmentTable:
-    """The CSV rows to use; untrustworthy rows are reported (with line numbers) and skipped."""
+def read_segments(prepare, output_dir: Path) -> audioset.SegmentTable:
+    """The CSV rows to use. Every row skipped and label dropped is listed in
+    rejected_rows.csv; the log counts them and names the first few."""
     table = audioset.read_segments(FLAGS.audioset)
-    log = logging.warning if table.rejected else logging.info
+    for warning in table.warnings:
+        logging.warning("%s", warning)
+    listing = DataDir(output_dir).rejected_rows
+    prepare.write_rejected_rows(listing, table.listed())
+    log = logging.warning if table.rejected or table.dropped_labels else logging.info
     for line in table.summary_lines():
         log("%s", line)
+    if table.rejected or table.dropped_labels:
+        log("every one, and why: %s", listing)
     if not table.segments:
-        raise UserError(f"no usable rows in {', '.join(FLAGS.audioset)}")
+        raise UserError(f"no usable rows in {', '.join(FLAGS.audioset)}; {listing} lists why")
     if FLAGS.max_clips:
         table.segments = table.segments[: FLAGS.max_clips]
     return table
 
 
 def ontology_names() -> dict[str, str]:
+    """--ontology, else class_labels_indices.csv beside the first CSV, else AudioSet's."""
     path = FLAGS.ontology
     if path is None and FLAGS.audioset:
         beside = Path(FLAGS.audioset[0]).with_name("class_labels_indices.csv")
         path = beside if beside.exists() else None
-    return audioset.read_ontology(path) if path else {}
+    return audioset.read_ontology(path) if path else audioset.default_ontology()
 
 
 def downloader():
@@ -223,7 +235,12 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.merge and not FLAGS.audioset:
         raise UserError("--audioset is required (a segments CSV)")
-    output_dir = writable_dir(FLAGS.output_dir, "--output_dir")
+    with removed_if_left_empty(FLAGS.output_dir):
+        prepare_into(writable_dir(FLAGS.output_dir, "--output_dir"))
+
+
+def prepare_into(output_dir: Path) -> None:
+    """This task's extraction (unless --merge), then clustering and shards when all is done."""
     media_dir = None if FLAGS.merge else media_dir_flag()
     try:
         labels = label_flags.label_settings()
@@ -267,6 +284,23 @@ def main(argv: list[str]) -> None:
     print(prepare.summary(output_dir, manifest))
 
 
+@contextlib.contextmanager
+def removed_if_left_empty(value: str | None) -> Iterator[None]:
+    """On failure, remove the directories that the run created and left empty (a CSV
+    refused up front leaves nothing behind); others, and anything written, stay."""
+    missing = []
+    if value:
+        path = Path(value).absolute()
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for directory in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only if empty
+        raise
+
+
 def writable_dir(value: str | None, flag: str) -> Path:
     """The directory, created if needed; a path that cannot be one is a usage error."""
     if not value:
@@ -296,7 +330,7 @@ def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
     """Extract this task's share of the CSV into parts."""
     settings, task = extract_settings(), prepare.Task(FLAGS.task_index, FLAGS.num_tasks)
     prepare.check_settings(output_dir, settings, task)  # before the long CSV read
-    table = read_segments()
+    table = read_segments(prepare, output_dir)
     prepare.prepare_task(
         table.segments,
         media_dir,
@@ -308,6 +342,7 @@ def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
         download=downloader(),
         retry_failed=FLAGS.retry_failed,
         rejected=table.rejected_counts(),
+        labels_dropped=len(table.dropped_labels),
         progress=FLAGS.progress,
     )
 

@@ -9,10 +9,12 @@ torn one. (tfrecords_tools, a separate library, commits its shards the same way.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -72,6 +74,18 @@ def write_bytes(path: str | os.PathLike, content: bytes) -> None:
 def write_text(path: str | os.PathLike, text: str) -> None:
     """``text`` as UTF-8."""
     write_bytes(path, text.encode("utf-8"))
+
+
+def write_csv(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict]) -> None:
+    """A UTF-8 CSV with a header row; ``rows`` map column names to values."""
+
+    def write(binary: IO[bytes]) -> None:
+        with io.TextIOWrapper(binary, encoding="utf-8", newline="") as text:
+            out = csv.DictWriter(text, columns)
+            out.writeheader()
+            out.writerows(rows)
+
+    write_atomically(path, write)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

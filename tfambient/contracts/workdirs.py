@@ -58,6 +58,11 @@ class DataDir:
         return self.root / "failures.csv"
 
     @property
+    def rejected_rows(self) -> Path:
+        """rejected_rows.csv: every CSV row skipped and label dropped, with the line as read."""
+        return self.root / "rejected_rows.csv"
+
+    @property
     def dropped_frames(self) -> Path:
         """dropped_frames.csv: every frame left out of a used clip, and why."""
         return self.root / "dropped_frames.csv"
