@@ -23,6 +23,8 @@ BACKBONES: dict[str, Callable[..., keras.Model]] = {
     "alexnet_bn": functools.partial(alexnet, batch_norm=True, name="alexnet_bn"),
     "resnet18": resnet18,
 }
+# The feature a head reads by default: the pretext head, VOC's fc8, the svm probe.
+DEFAULT_FEATURE = {"alexnet": "fc7", "alexnet_bn": "fc7", "resnet18": "pool"}
 
 
 def build_backbone(arch: str, **kwargs) -> keras.Model:
@@ -55,6 +57,7 @@ def load_backbone(path, input_shape=(None, None, 3)) -> keras.Model:
 
 __all__ = [
     "BACKBONES",
+    "DEFAULT_FEATURE",
     "AdaptiveAveragePooling2D",
     "alexnet",
     "bits_head",

@@ -1,4 +1,4 @@
-"""PASCAL VOC 2007 transfer: fine-tune a backbone on the 20-class task, or probe it with SVMs.
+"""The VOC tasks: fine-tune a backbone on PASCAL VOC 2007's 20 classes, or probe it with SVMs.
 
 The protocol of the self-supervised literature (shared spec voc07.md), every number a field
 of :class:`VocConfig`:
@@ -13,8 +13,9 @@ of :class:`VocConfig`:
 * ``svm``: L2-normalized frozen features of ``layer`` (central crop), one LinearSVC per class,
   its cost picked by cross-validated AP on the training split.
 
-Training runs the loop of :mod:`tfambient.train` under any tf.distribute strategy, resumes from
-WORKDIR/ckpt, and logs to WORKDIR/tb and WORKDIR/metrics.jsonl. The result is
+Fine-tuning is a :class:`VocTask` that :func:`tfambient.trainer.fit` runs under any
+tf.distribute strategy: it resumes from WORKDIR/ckpt, and logs to WORKDIR/tb and
+WORKDIR/metrics.jsonl. The result is
 WORKDIR/metrics.json (both mAPs, per-class APs, settings, the pretext run's config),
 WORKDIR/ap_table.{md,csv,json} and the fine-tuned model WORKDIR/model.keras.
 """
@@ -35,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from tfambient import data, models, train
+from tfambient import data, models, trainer
 from tfambient.files import write_text_atomically
 from tfambient.voc import CLASSES
 from tfambient.voc.dataset import VocSplit, read_split, read_tfds
@@ -148,7 +149,7 @@ def backbone_file(spec: str) -> Path:
 
 def pretext_config(backbone: Path) -> dict | None:
     """The config.json of the run that exported ``backbone`` (WORKDIR/export/backbone.keras)."""
-    path = backbone.parent.parent / train.CONFIG_FILE
+    path = backbone.parent.parent / trainer.CONFIG_FILE
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -200,7 +201,7 @@ def rescale(backbone: keras.Model, images: tf.Tensor) -> None:
 def voc_model(backbone: keras.Model, image_size: int) -> keras.Model:
     """images -> 20 logits: a new fc8 on fc7 (AlexNet) or on the pooled features (ResNet)."""
     images = keras.Input((image_size, image_size, 3), name="images")
-    features = backbone(images)[train.DEFAULT_FEATURE[backbone.name]]
+    features = backbone(images)[models.DEFAULT_FEATURE[backbone.name]]
     logits = models.bits_head(features, len(CLASSES), name="fc8")
     return keras.Model(images, logits, name=f"{backbone.name}_voc")
 
@@ -316,6 +317,36 @@ def test_scores(model: keras.Model, voc: VocSplit, config: VocConfig) -> np.ndar
     return np.concatenate(scores) if scores else np.zeros((0, len(CLASSES)), np.float32)
 
 
+class VocTask(trainer.Task):
+    """A VOC model (built under ``strategy``) learning the 20 classes of a split: masked
+    sigmoid cross-entropy, SGD with momentum and a halving learning rate."""
+
+    score_name = "accuracy"
+
+    def __init__(
+        self, model: keras.Model, voc: VocSplit, config: VocConfig, strategy: tf.distribute.Strategy
+    ):
+        self.model, self.voc, self.config = model, voc, config
+        with strategy.scope():
+            self.optimizer = keras.optimizers.SGD(
+                learning_rate=keras.optimizers.schedules.ExponentialDecay(
+                    config.learning_rate_used, config.halve_every_used, 0.5, staircase=True
+                ),
+                momentum=config.momentum,
+                weight_decay=config.weight_decay,
+            )
+            self.optimizer.build(model.trainable_variables)
+
+    def train_inputs(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return train_dataset(self.voc, self.config, context)
+
+    def loss(self, targets, logits):
+        return masked_sigmoid_loss(targets, logits)
+
+    def score(self, targets, logits):
+        return masked_accuracy(targets, logits)
+
+
 def finetune(
     model: keras.Model,
     voc: VocSplit,
@@ -325,43 +356,17 @@ def finetune(
 ) -> None:
     """Train ``model`` (built under ``strategy``) to ``train_steps``, resuming from and saving
     to WORKDIR/ckpt, logging to metrics.jsonl and TensorBoard."""
-    with strategy.scope():
-        optimizer = keras.optimizers.SGD(
-            learning_rate=keras.optimizers.schedules.ExponentialDecay(
-                config.learning_rate_used, config.halve_every_used, 0.5, staircase=True
-            ),
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-        )
-        optimizer.build(model.trainable_variables)
-    loop = train.Loop(
-        strategy,
-        model,
-        optimizer,
-        masked_sigmoid_loss,
-        masked_accuracy,
+    plan = trainer.Plan(
+        train_steps=config.train_steps,
         global_batch_size=config.batch_size,
+        steps_per_loop=config.steps_per_loop,
+        checkpoint_every=config.checkpoint_every,
+        # One checkpoint is all a resume needs (an AlexNet's with SGD's momentum: 0.5 GB).
+        keep_checkpoints=1,
         clip_norm=config.clip_norm,
         jit=config.jit,
-        score_name="accuracy",
     )
-    # One checkpoint is all a resume needs (an AlexNet's with SGD's momentum: 0.5 GB).
-    checkpoints = train.Checkpoints(model, optimizer, train.own_dir(strategy, workdir), 1)
-    step = checkpoints.restore()
-    stream = strategy.distribute_datasets_from_function(
-        lambda context: train_dataset(voc, config, context)
-    )
-    iterator = iter(stream)
-    chief = train.is_chief(strategy)
-    writer = tf.summary.create_file_writer(str(workdir / "tb")) if chief else None
-    while step < config.train_steps:
-        steps = min(config.steps_per_loop, config.train_steps - step)
-        record = {"step": step + steps} | loop.run_steps(iterator, steps)
-        step += steps
-        if chief:
-            train.log_record(writer, workdir / "metrics.jsonl", record)
-        if step % config.checkpoint_every == 0 or step == config.train_steps:
-            checkpoints.save(step)
+    trainer.fit(VocTask(model, voc, config, strategy), strategy, workdir, plan)
 
 
 # ---------------------------------------------------------------------------- linear probe
@@ -420,38 +425,58 @@ def svm_scores(
 # ---------------------------------------------------------------------------- the run
 
 
+def probe(
+    backbone: keras.Model, train_voc: VocSplit, test_voc: VocSplit, config: VocConfig
+) -> tuple[np.ndarray, dict]:
+    """The svm mode: test decision values (n, 20) of SVMs on the frozen features of
+    ``layer``, and what metrics.json adds about them (the layer, the costs chosen)."""
+    layer = config.layer or models.DEFAULT_FEATURE[backbone.name]
+    x_train = features(backbone, layer, train_voc, config)
+    x_test = features(backbone, layer, test_voc, config)
+    scores, costs = svm_scores(x_train, train_voc.targets, x_test, config)
+    return scores, {"layer": layer, "svm_costs_chosen": dict(zip(CLASSES, costs, strict=True))}
+
+
+def tuned_scores(
+    backbone: keras.Model,
+    train_voc: VocSplit,
+    test_voc: VocSplit,
+    config: VocConfig,
+    strategy: tf.distribute.Strategy,
+) -> np.ndarray:
+    """The head and all modes: fine-tune a VOC model on the backbone (saved as
+    WORKDIR/model.keras), and its test scores (n, 20)."""
+    workdir = Path(config.workdir)
+    freeze(backbone, config.mode)
+    with strategy.scope():
+        model = voc_model(backbone, config.image_size)
+    finetune(model, train_voc, config, strategy, workdir)
+    scores = test_scores(model, test_voc, config)
+    if trainer.is_chief(strategy):
+        model.save(workdir / "model.keras")
+    return scores
+
+
 def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json."""
-    strategy = strategy or train.make_strategy(config.strategy)
+    strategy = strategy or trainer.make_strategy(config.strategy)
     with strategy.scope():  # first: a wrong --backbone fails before any data is read
         backbone, pretext = load_backbone(config)
     train_voc = read_source(config, config.train_split)
     test_voc = read_source(config, config.test_split)
     workdir = Path(config.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(workdir / train.CONFIG_FILE, json.dumps(asdict(config), indent=1) + "\n")
+    trainer.write_config(workdir, config)
     write_problems(workdir / "problems.csv", [train_voc, test_voc])
     if config.rescale and not tf.train.latest_checkpoint(workdir / "ckpt"):
         sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)
         rescale(backbone, next(iter(sample))[0])
-    extra = {}
     if config.mode == "svm":
-        layer = config.layer or train.DEFAULT_FEATURE[backbone.name]
-        x_train = features(backbone, layer, train_voc, config)
-        x_test = features(backbone, layer, test_voc, config)
-        scores, costs = svm_scores(x_train, train_voc.targets, x_test, config)
-        extra = {"layer": layer, "svm_costs_chosen": dict(zip(CLASSES, costs, strict=True))}
+        scores, extra = probe(backbone, train_voc, test_voc, config)
     else:
-        freeze(backbone, config.mode)
-        with strategy.scope():
-            model = voc_model(backbone, config.image_size)
-        finetune(model, train_voc, config, strategy, workdir)
-        scores = test_scores(model, test_voc, config)
-        if train.is_chief(strategy):
-            model.save(workdir / "model.keras")
+        scores, extra = tuned_scores(backbone, train_voc, test_voc, config, strategy), {}
     result = class_aps(scores, test_voc.targets)
     metrics = describe_result(config, backbone.name, pretext, result, len(test_voc)) | extra
-    if train.is_chief(strategy):
+    if trainer.is_chief(strategy):
         result.write(workdir)
         write_text_atomically(workdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics
