@@ -15,7 +15,8 @@ of :class:`VocConfig`:
 
 Fine-tuning is a :class:`VocTask` that :func:`tfambient.trainer.fit` runs under any
 tf.distribute strategy: it resumes from WORKDIR/ckpt, and logs to WORKDIR/tb and
-WORKDIR/metrics.jsonl. The result is
+WORKDIR/metrics.jsonl. Its inputs are :mod:`tfambient.data`'s, as the pretext task's: the VOC
+images decoded by a PairDecoder, parsed by train_crop, test_crops or eval_crop. The result is
 WORKDIR/metrics.json (both mAPs, per-class APs, settings, the pretext run's config),
 WORKDIR/ap_table.{md,csv,json} and the fine-tuned model WORKDIR/model.keras.
 """
@@ -240,46 +241,28 @@ def train_dataset(
     voc: VocSplit, config: VocConfig, input_context: tf.distribute.InputContext | None = None
 ) -> tf.data.Dataset:
     """Endless batches of (random crop, flipped, standardized; targets int8 (20,))."""
-    examples = voc.dataset()
-    if input_context and input_context.num_input_pipelines > 1:
-        examples = examples.shard(
-            input_context.num_input_pipelines, input_context.input_pipeline_id
-        )
-    pipeline = input_context.input_pipeline_id if input_context else 0
-    examples = examples.shuffle(SHUFFLE_BUFFER, seed=config.seed + pipeline).repeat()
-    randoms = tf.data.Dataset.random(config.seed + pipeline, rerandomize_each_iteration=True)
-    augment = _augment(config)
-    crops = tf.data.Dataset.zip(examples, randoms.batch(2)).map(
-        lambda example, seed: (data.train_image(example[0], seed, augment), example[1]),
-        num_parallel_calls=tf.data.AUTOTUNE,
+    return data.batches(
+        data.PairDecoder(voc.dataset),
+        data.train_crop(_augment(config)),
+        config.batch_size,
+        training=True,
+        seed=config.seed,
+        input_context=input_context,
+        shuffle_buffer=SHUFFLE_BUFFER,
     )
-    batch = (
-        input_context.get_per_replica_batch_size(config.batch_size)
-        if input_context
-        else config.batch_size
-    )
-    return crops.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def test_dataset(voc: VocSplit, config: VocConfig, batch: int) -> tf.data.Dataset:
     """Batches of (images, test_crops, S, S, 3): the same random crops (and flips) as in
     training, seeded per image so that a test is repeatable; one crop is the central one."""
-    augment = _augment(config)
-
-    def crops(index, encoded):
-        if config.test_crops == 1:
-            return data.eval_image(encoded, config.image_size)[None]
-        seeds = tf.random.experimental.stateless_split(
-            tf.stack([tf.cast(config.seed, tf.int64), index]), config.test_crops
-        )
-        return tf.stack([data.train_image(encoded, seed, augment) for seed in tf.unstack(seeds)])
-
-    images = (
-        voc.dataset()
-        .enumerate()
-        .map(lambda index, example: crops(index, example[0]), num_parallel_calls=tf.data.AUTOTUNE)
+    crops = data.batches(
+        data.PairDecoder(voc.dataset),
+        data.test_crops(_augment(config), config.test_crops),
+        batch,
+        training=False,
+        seed=config.seed,
     )
-    return images.batch(batch).prefetch(tf.data.AUTOTUNE)
+    return crops.map(lambda images, _: images)
 
 
 # ---------------------------------------------------------------------------- fine-tuning
@@ -384,13 +367,11 @@ def features(backbone: keras.Model, layer: str, voc: VocSplit, config: VocConfig
         flat = tf.reshape(backbone(images, training=False)[layer], [tf.shape(images)[0], -1])
         return tf.math.l2_normalize(tf.cast(flat, tf.float32), axis=-1)
 
-    images = voc.dataset().map(
-        lambda encoded, _: data.eval_image(encoded, config.image_size),
-        num_parallel_calls=tf.data.AUTOTUNE,
+    batches = data.batches(
+        data.PairDecoder(voc.dataset), data.eval_crop(config.image_size), 32, training=False
     )
-    batches = images.batch(32).prefetch(tf.data.AUTOTUNE)
     total = math.ceil(len(voc) / 32)
-    out = [embed(b).numpy() for b in tqdm(batches, total=total, desc=f"{layer} features")]
+    out = [embed(b).numpy() for b, _ in tqdm(batches, total=total, desc=f"{layer} features")]
     return np.concatenate(out)
 
 
