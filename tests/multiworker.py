@@ -16,7 +16,7 @@ os.environ["TF_CONFIG"] = json.dumps(
     }
 )
 
-from tfambient import train  # noqa: E402  (after TF_CONFIG is set)
+from tfambient.tasks import pretext as train  # noqa: E402  (after TF_CONFIG is set)
 
 config = train.TrainConfig(
     data_dir=data_dir,

@@ -14,7 +14,7 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
 
-from tfambient import train  # noqa: E402  (after the devices are configured)
+from tfambient.tasks import pretext as train  # noqa: E402  (after the devices are configured)
 
 
 def curve(workdir: str, strategy) -> list[float]:

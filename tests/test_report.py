@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 from test_train import NUM_TRAIN, NUM_VAL, class_jpeg, write_dataset
 
-from tfambient import cluster, data, models, report, train, visualize
+from tfambient import cluster, data, models, report, visualize
+from tfambient.tasks import pretext as train
 from tfambient.voc import CLASSES
 
 pytestmark = pytest.mark.slow

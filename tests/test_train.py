@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 from test_data import HEIGHT, NUM_TRAIN, NUM_VAL, WIDTH, write_dataset
 
-from tfambient import train
+from tfambient.tasks import pretext as train
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ import tensorflow as tf
 from PIL import Image
 
 from tfambient import models
+from tfambient.tasks import voc as ft
 from tfambient.voc import CLASSES
-from tfambient.voc import finetune as ft
 from tfambient.voc.dataset import VocObject, targets_of, write_annotation, write_image_sets
 
 pytestmark = pytest.mark.slow

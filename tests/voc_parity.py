@@ -14,7 +14,7 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
 
-from tfambient.voc import finetune  # noqa: E402  (after the devices are configured)
+from tfambient.tasks import voc as finetune  # noqa: E402  (after the devices are configured)
 
 
 def run(workdir: str, strategy) -> dict:

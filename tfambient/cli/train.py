@@ -26,11 +26,11 @@ from tfambient.cli.common import (
 from tfambient.cli.common import run as run_app
 from tfambient.contracts.manifest import Manifest
 
-load_tensorflow()  # the flags are TrainConfig's fields, and train.py needs TensorFlow
+load_tensorflow()  # the flags are TrainConfig's fields, and tasks/pretext.py needs TensorFlow
 
 FLAGS = flags.FLAGS
 
-# Every field of train.TrainConfig is a flag of the same name.
+# Every field of tasks.pretext.TrainConfig is a flag of the same name.
 HELP = {
     "data_dir": "A directory written by tfambient-prepare.",
     "workdir": "Checkpoints, TensorBoard logs, metrics and the exported backbone go here.",
@@ -62,7 +62,7 @@ HELP = {
 
 
 def _define_flags() -> None:
-    from tfambient.train import TrainConfig
+    from tfambient.tasks.pretext import TrainConfig
 
     define_dataclass_flags(TrainConfig, HELP, __name__)
 
@@ -78,15 +78,15 @@ def main(argv: list[str]) -> None:
             raise UserError(f"--{required} is required")
     if not Manifest.exists(FLAGS.data_dir):
         raise UserError(f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first")
-    from tfambient import train
+    from tfambient.tasks import pretext
 
     logging.getLogger().setLevel(logging.INFO)
     try:
-        config = dataclass_from_flags(train.TrainConfig)
+        config = dataclass_from_flags(pretext.TrainConfig)
         workdir = Path(config.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "flags.txt").write_text(FLAGS.flags_into_string())
-        result = train.train(config)
+        result = pretext.train(config)
     except ValueError as error:
         raise UserError(str(error)) from None
     print(f"trained to step {result['final'].get('step')}: {result['final']}")

@@ -28,11 +28,11 @@ from tfambient.cli.common import (
 )
 from tfambient.cli.common import run as run_app
 
-load_tensorflow()  # the flags are VocConfig's fields, and finetune.py needs TensorFlow
+load_tensorflow()  # the flags are VocConfig's fields, and tasks/voc.py needs TensorFlow
 
 FLAGS = flags.FLAGS
 
-# Every field of finetune.VocConfig is a flag of the same name.
+# Every field of tasks.voc.VocConfig is a flag of the same name.
 HELP = {
     "workdir": "Results, checkpoints, TensorBoard logs and the fine-tuned model go here.",
     "voc_dir": "VOCdevkit/ (or VOCdevkit/VOC2007/): JPEGImages, Annotations, ImageSets/Main.",
@@ -67,7 +67,7 @@ HELP = {
 
 
 def _define_flags() -> None:
-    from tfambient.voc.finetune import VocConfig
+    from tfambient.tasks.voc import VocConfig
 
     define_dataclass_flags(VocConfig, HELP, __name__)
 
@@ -83,12 +83,13 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.workdir:
         raise UserError("--workdir is required")
-    from tfambient.voc import finetune, metrics
+    from tfambient.tasks import voc as voc_task
+    from tfambient.voc import metrics
 
     logging.getLogger().setLevel(logging.INFO)
     try:
-        config = dataclass_from_flags(finetune.VocConfig)
-        result = finetune.run(config)
+        config = dataclass_from_flags(voc_task.VocConfig)
+        result = voc_task.run(config)
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
     ap = metrics.APResult.from_dict(result)
