@@ -91,8 +91,7 @@ class VocConfig:
             raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if bool(self.voc_dir) == bool(self.tfds_dir):
             raise ValueError("give exactly one of --voc_dir and --tfds_dir")
-        if self.arch:
-            if self.arch not in architectures.ARCHITECTURES:
+        if self.arch and self.arch not in architectures.ARCHITECTURES:
             known = ", ".join(architectures.ARCHITECTURES)
             raise ValueError(f"unknown --arch {self.arch}; known: {known}")
         if not 0 < self.crop_area_min <= self.crop_area_max <= 1:
