@@ -18,6 +18,9 @@ from PIL import Image
 from test_train import NUM_TRAIN, NUM_VAL, class_jpeg, write_dataset
 
 from tfambient import cluster, data, models, report, visualize
+from tfambient.contracts.files import write_json
+from tfambient.contracts.records import LabelName
+from tfambient.contracts.workdirs import DataDir
 from tfambient.tasks import pretext as train
 from tfambient.voc import CLASSES
 
@@ -48,9 +51,12 @@ def data_dir(tmp_path_factory) -> Path:
     directory = write_dataset(
         tmp_path_factory.mktemp("data"), {i: class_jpeg(i) for i in range(NUM_TRAIN + NUM_VAL)}
     )
-    (directory / "clusters").mkdir()
+    layout, label = DataDir(directory), LabelName.parse("texture_k3")
+    layout.clusters.mkdir()
     rows = [(f"#{c}", [class_jpeg(c)] * 3) for c in range(3)]
-    cluster.plot_montage(rows, directory / "clusters" / "texture_k3.png", "texture, k=3")
+    cluster.plot_montage(rows, layout.cluster_montage(label), "texture, k=3")
+    montage = layout.relative(layout.cluster_montage(label))
+    write_json(layout.clusters_report, {"fields": {label.key: {"k": 3, "montage": montage}}})
     return directory
 
 
