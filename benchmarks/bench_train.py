@@ -179,9 +179,9 @@ def in_memory_jpegs(data_dir: Path, limit: int):
 
     from tfambient import data
 
-    spec = {data.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    spec = {keys.IMAGE: tf.io.FixedLenFeature([], tf.string)}
     records = tf.data.TFRecordDataset(data.shard_files(data_dir, "train")).take(limit)
-    parsed = records.batch(256).map(lambda r: tf.io.parse_example(r, spec)[data.IMAGE_KEY])
+    parsed = records.batch(256).map(lambda r: tf.io.parse_example(r, spec)[keys.IMAGE])
     return tf.concat(list(parsed), axis=0)
 
 

@@ -47,8 +47,6 @@ FileNotFoundError as soon as the dataset is built, whatever skip_corrupt says.
 from __future__ import annotations
 
 import functools
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,18 +55,19 @@ from typing import Literal, Protocol
 import numpy as np
 import tensorflow as tf
 
+from tfambient.contracts import records as keys
+from tfambient.contracts.manifest import DATASET_FILE, SPLITS, Manifest
+
 # ImageNet statistics of RGB in [0, 1]: the backbones and the VOC fine-tuning use the same
 # standardization, so features transfer without re-normalising.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CENTRE_CROP = 0.875
 SHUFFLE_BUFFER = 2048
-IMAGE_KEY = "image/encoded"
 # Records are parsed this many at a time: one parse_example call per batch costs far less
 # than one parse per record.
 _PARSE_BATCH = 64
 _MAX_CYCLE = 16
-_LABEL_FIELD = re.compile(r"label/.+_(?:k(?P<k>\d+)|bits(?P<bits>\d+))")
 _JPEG_START = b"\xff\xd8\xff"
 _JPEG_END = b"\xff\xd9"
 
@@ -159,37 +158,10 @@ class _Corrupt:
     skipped: tf.Variable | None
 
 
-def _manifest(data_dir: str | Path) -> dict:
-    path = Path(data_dir) / "dataset.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file; run tfambient-prepare first") from None
-
-
 def label_spec(data_dir: str | Path, label: str) -> LabelSpec:
     """The label named "texture_k30", "label/texture_k30" or "mfcc_bits30" in dataset.json."""
-    schema = _manifest(data_dir)["schema"]
-    field = label if label.startswith("label/") else f"label/{label}"
-    match = _LABEL_FIELD.fullmatch(field)
-    if field not in schema or match is None:
-        labels = [key for key in schema if _LABEL_FIELD.fullmatch(key)]
-        available = sorted(key.removeprefix("label/") for key in labels)
-        raise ValueError(
-            f"no label {label!r} in {Path(data_dir) / 'dataset.json'}; "
-            f"available: {', '.join(available) or 'none'}"
-        )
-    if match["k"]:
-        spec = LabelSpec(field, "classes", int(match["k"]))
-    else:
-        spec = LabelSpec(field, "bits", int(match["bits"]))
-    kind, length = schema[field]["kind"], schema[field]["length"]
-    if kind != "int64" or length != spec.length:
-        raise ValueError(
-            f"{field}: the schema says {kind} x {length}, "
-            f"but a {spec.kind} label needs int64 x {spec.length}"
-        )
-    return spec
+    name = Manifest.read(data_dir).label(label)
+    return LabelSpec(name.key, "classes" if name.kind == "k" else "bits", name.size)
 
 
 def _shards(data_dir: str | Path, split: str) -> list[tuple[str, int]]:
@@ -199,15 +171,15 @@ def _shards(data_dir: str | Path, split: str) -> list[tuple[str, int]]:
     cannot be opened forever (so a shard deleted during training hangs the pipeline, with a
     warning logged on every try).
     """
-    if split not in ("train", "val"):
+    if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'val', not {split!r}")
     shards = [
-        (str(Path(data_dir) / shard["path"]), int(shard["records"]))
-        for shard in _manifest(data_dir)["shards"]
-        if shard["split"] == split and shard["records"] > 0
+        (str(Path(data_dir) / shard.path), shard.records)
+        for shard in Manifest.read(data_dir).shards(split)
+        if shard.records > 0
     ]
     if not shards:
-        raise ValueError(f"{Path(data_dir) / 'dataset.json'} lists no {split} records")
+        raise ValueError(f"{Manifest.path(data_dir)} lists no {split} records")
     missing = [path for path, _ in shards if not Path(path).is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} {split} shards missing: {', '.join(missing)}")
@@ -243,11 +215,11 @@ def image_grid(images: tf.Tensor, n: int) -> tf.Tensor:
 
 def _parse(serialized: tf.Tensor, label: LabelSpec | None) -> dict[str, tf.Tensor]:
     """A batch of records to {"image": JPEG bytes, "label": targets}; only these are parsed."""
-    spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    spec = {keys.IMAGE: tf.io.FixedLenFeature([], tf.string)}
     if label is not None:
         spec[label.field] = tf.io.FixedLenFeature([label.length], tf.int64)
     features = tf.io.parse_example(serialized, spec)
-    parsed = {"image": features[IMAGE_KEY]}
+    parsed = {"image": features[keys.IMAGE]}
     if label is not None:
         parsed["label"] = label.convert(features[label.field])
     return parsed
@@ -270,7 +242,7 @@ def _corrupt_message(
         [
             "corrupt shard ",
             path,
-            ": dataset.json lists ",
+            f": {DATASET_FILE} lists ",
             numbers[0],
             " records, ",
             numbers[1],
