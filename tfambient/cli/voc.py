@@ -27,6 +27,7 @@ from tfambient.cli.common import (
     load_tensorflow,
 )
 from tfambient.cli.common import run as run_app
+from tfambient.contracts.workdirs import VocWorkdir
 
 load_tensorflow()  # the flags are VocConfig's fields, and tasks/voc.py needs TensorFlow
 
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> None:
             ours = {config.mode: ap.map_voc07}
             print(metrics.published_markdown(ours, name=f"{name} (VOC07 11-point)"))
     print(f"mAP {100 * ap.map_voc07:.1f} (VOC07 11-point), {100 * ap.map_sklearn:.1f} (sklearn)")
-    print(f"results: {config.workdir}/metrics.json, ap_table.md")
+    print(f"results: {VocWorkdir(config.workdir).metrics}, ap_table.md")
 
 
 def run() -> None:
