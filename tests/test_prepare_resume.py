@@ -12,18 +12,12 @@ import threading
 import time
 
 import pytest
-from corpus import write_corpus
-from test_prepare_cli import BIN, FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, run
+from prepare_run import BIN, FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, run
 
 from tfambient import synthetic
 from tfrecords_tools import reader
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def frames_of(data_dir) -> list[tuple[str, int]]:
