@@ -35,6 +35,7 @@ def train_args(data_dir: Path, workdir: Path) -> list[str]:
         "--train_steps=40",
         "--steps_per_loop=5",
         "--checkpoint_every=10",
+        "--keep_checkpoints=2",  # 30 and 40: the export below takes 30
         "--eval_every=20",
     ]
 
