@@ -16,15 +16,13 @@ os.environ["TF_CONFIG"] = json.dumps(
     }
 )
 
-from tfambient.tasks import pretext as train  # noqa: E402  (after TF_CONFIG is set)
+from tiny import train_config  # noqa: E402  (after TF_CONFIG is set)
 
-config = train.TrainConfig(
-    data_dir=data_dir,
-    workdir=workdir,
-    arch="alexnet",
-    label="texture_k3",
-    image_size=64,
-    batch_size=8,
+from tfambient.tasks import pretext as train  # noqa: E402
+
+config = train_config(
+    data_dir,
+    workdir,
     train_steps=4,
     steps_per_loop=2,
     eval_every=4,
