@@ -65,6 +65,7 @@ CHANNELS_PER_GROUP = 4
 # (window, channel) rows per FFT call in the band stage: enough to fill the SIMD lanes,
 # few enough that every intermediate of the call stays in the CPU cache.
 ROWS_PER_CALL = 8
+WINDOWS_PER_CALL = 4  # see texture_of_mono
 
 _PAIRS = [
     (i, i + d) for i in range(NUM_CHANNELS) for d in CORRELATION_OFFSETS if i + d < NUM_CHANNELS
@@ -317,12 +318,24 @@ def _modulation_power(spectrum: np.ndarray, length: int, var: np.ndarray) -> np.
 
 
 def texture_of_mono(samples: np.ndarray, rate: int) -> np.ndarray:
-    """(B, n) validated float64 mono windows (see audio.mono_batch) -> (B, 502) float32."""
+    """(B, n) validated float64 mono windows (see audio.mono_batch) -> (B, 502) float32.
+
+    A few windows at a time: larger batches save nothing more (the band stage batches
+    rows anyway) and would hold ~10 MB of intermediates per window.
+    """
+    out = np.empty((samples.shape[0], TEXTURE_DIM), np.float32)
+    for first in range(0, samples.shape[0], WINDOWS_PER_CALL):
+        chunk = slice(first, first + WINDOWS_PER_CALL)
+        out[chunk] = _texture_of_chunk(samples[chunk], rate)
+    return out
+
+
+def _texture_of_chunk(samples: np.ndarray, rate: int) -> np.ndarray:
     signal = to_analysis_rate(samples, rate)
     spectra = envelope_spectra(signal)
     envs, clipped = _clipped(spectra, envelope_length(signal.shape[1]))
     spectra[clipped] = scipy.fft.rfft(envs[clipped], axis=2)
-    return statistics(envs, spectra).astype(np.float32)
+    return statistics(envs, spectra)
 
 
 def texture_batch(windows: np.ndarray, rate: int) -> np.ndarray:
