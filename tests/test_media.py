@@ -15,7 +15,7 @@ import pytest
 from tfambient import media
 from tfambient.media import (
     AudioWindow,
-    Frame,
+    DecodedFrame,
     MediaError,
     MediaFile,
     NoAudioStream,
@@ -318,7 +318,7 @@ def test_frames_at_exact_is_the_nearest_frame_pixel_for_pixel(textured, kind):
         single = [m.frame_at(t) for t in EXACT_TIMES]
     for t, frame, alone in zip(EXACT_TIMES, frames, single, strict=True):
         i = _nearest(times, t)
-        assert isinstance(frame, Frame) and frame.time_s == pytest.approx(times[i], abs=1e-6)
+        assert isinstance(frame, DecodedFrame) and frame.time_s == pytest.approx(times[i], abs=1e-6)
         assert np.array_equal(frame.image, images[i]), f"t={t}: not frame {i}"
         assert np.array_equal(alone, images[i]), f"frame_at({t}): not frame {i}"
     assert [f.time_s for f in read_frames(path, [1.3, 0.02])] == [

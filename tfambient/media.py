@@ -119,7 +119,7 @@ FRAME_AT = ("exact", "keyframe")
 
 
 @dataclass(frozen=True)
-class Frame:
+class DecodedFrame:
     """A decoded picture and the clip time at which it is shown."""
 
     image: np.ndarray  # (H, W, 3) uint8 RGB
@@ -201,7 +201,7 @@ class MediaFile:
         """(H, W, 3) uint8 RGB frame whose presentation time is nearest ``time_s``."""
         return self.frames_at([time_s])[0].image
 
-    def frames_at(self, times_s: Sequence[float], at: str = "exact") -> list[Frame]:
+    def frames_at(self, times_s: Sequence[float], at: str = "exact") -> list[DecodedFrame]:
         """The frames for ``times_s`` (any order), each with the clip time it is shown at.
 
         ``at="exact"``: the frame shown nearest each time (the earlier of two as near), as
@@ -227,13 +227,13 @@ class MediaFile:
         else:
             chosen = self._nearest_frames(stream, targets)
         images: dict[int, np.ndarray] = {}  # one conversion per distinct frame
-        out: list[Frame | None] = [None] * len(times_s)
+        out: list[DecodedFrame | None] = [None] * len(times_s)
         for i, (frame, frame_s) in zip(order, chosen, strict=True):
             if id(frame) in images:
-                out[i] = Frame(images[id(frame)].copy(), frame_s)
+                out[i] = DecodedFrame(images[id(frame)].copy(), frame_s)
             else:
                 images[id(frame)] = self._to_rgb(frame)
-                out[i] = Frame(images[id(frame)], frame_s)
+                out[i] = DecodedFrame(images[id(frame)], frame_s)
         return out
 
     def _check_frame_time(self, stream: av.stream.Stream, time_s: float) -> None:
@@ -288,9 +288,8 @@ class MediaFile:
         ``tolerance`` of a time still ahead, so a frame chosen within ``tolerance`` of its
         time is the one a full decode would choose.
         """
-        best: list[tuple[av.VideoFrame | None, float, bool]] = [(None, math.inf, False)] * len(
-            times
-        )
+        best: list[tuple[av.VideoFrame | None, float, bool]]
+        best = [(None, math.inf, False) for _ in times]
         # Where seeking ahead saves decoding: only worth reading for several times.
         keyframes = self._keyframe_times(stream, times[0], times[-1]) if len(times) > 1 else []
         pending = 0  # times before this one have been passed
@@ -726,7 +725,7 @@ def read_frame(path: str | os.PathLike[str], time_s: float) -> np.ndarray:
 
 def read_frames(
     path: str | os.PathLike[str], times_s: Sequence[float], at: str = "exact"
-) -> list[Frame]:
+) -> list[DecodedFrame]:
     with MediaFile(path) as media:
         return media.frames_at(times_s, at)
 
