@@ -27,58 +27,12 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfambient import data, models
+from tfambient import data, hosts, models
+from tfambient.configs import DEFAULT_FEATURE, TrainConfig
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
-DEFAULT_FEATURE = {"alexnet": "fc7", "alexnet_bn": "fc7", "resnet18": "pool"}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a run; recorded in the workdir so a rerun can resume it."""
-
-    data_dir: str
-    workdir: str
-    arch: str = "alexnet"
-    feature: str = ""  # "": the architecture's default (fc7, pool)
-    label: str = "texture_k30"
-    image_size: int = 224
-    batch_size: int = 128  # global, over all replicas
-    train_steps: int = 10_000
-    steps_per_loop: int = 50
-    learning_rate: float = 1e-3  # peak of the one-cycle schedule
-    warmup_fraction: float = 0.05
-    anneal: str = "cos"
-    weight_decay: float = 0.05
-    clip_norm: float = 1.0
-    label_smoothing: float = 0.0
-    dropout: float = 0.5  # AlexNet's, before fc6 and fc7
-    fc_units: int = 4096  # AlexNet's fc6 and fc7 width
-    color_jitter: float = 0.0
-    mixed_precision: str = ""  # "", "mixed_bfloat16" or "mixed_float16"
-    jit: bool = False
-    strategy: str = "auto"
-    eval_every: int = 1000
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    seed: int = 0
-    skip_corrupt: bool = False
-
-    def __post_init__(self):
-        if self.anneal not in ("cos", "linear"):
-            raise ValueError(f"--anneal must be cos or linear, got {self.anneal}")
-        if self.mixed_precision not in ("", "mixed_bfloat16", "mixed_float16"):
-            raise ValueError(
-                f"--mixed_precision must be mixed_bfloat16 or mixed_float16, "
-                f"got {self.mixed_precision}"
-            )
-        for name in ("steps_per_loop", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1")
-        if self.arch not in models.BACKBONES:
-            raise ValueError(f"unknown --arch {self.arch}; known: {', '.join(models.BACKBONES)}")
 
 
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
@@ -115,8 +69,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """auto: several workers in TF_CONFIG -> multi-worker; several GPUs -> mirrored; else one."""
     if name == "auto":
-        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker")
-        if workers and len(workers) > 1:
+        if hosts.cluster_to_join(name, os.environ.get("TF_CONFIG")):
             name = "multiworker"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
@@ -417,17 +370,12 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
     """
     workdir = Path(config.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=1) + "\n")
     strategy = strategy or make_strategy(config.strategy)
-    logger.info(
-        "%s over %d replica(s) on %s",
-        type(strategy).__name__,
-        strategy.num_replicas_in_sync,
-        ", ".join(d.name for d in tf.config.list_logical_devices() if "CPU" not in d.name)
-        or "the CPU",
-    )
-    run = build(config, strategy)
     chief = is_chief(strategy)
+    if chief:  # the others write only their checkpoints (own_dir)
+        (workdir / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=1) + "\n")
+    log_strategy(strategy)
+    run = build(config, strategy)
     checkpoints = Checkpoints(
         run.model, run.optimizer, own_dir(strategy, workdir), config.keep_checkpoints
     )
@@ -451,10 +399,9 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
         evaluation_due = step % config.eval_every == 0 or step == config.train_steps
         if chief and val is not None and evaluation_due:
             record |= evaluate(eval_batch, val)
-        if chief:
-            log_record(writer, metrics_path, record)
-            if "eval_loss" in record:
-                _weight_histograms(writer, step, run.model)
+        log_record(writer, metrics_path, record)
+        if chief and "eval_loss" in record:
+            _weight_histograms(writer, step, run.model)
         history.append(record)
         if step % config.checkpoint_every == 0 or step == config.train_steps:
             checkpoints.save(step)
@@ -466,6 +413,17 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
         export(run.backbone, workdir / "export")
         (workdir / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result | {"history": history}
+
+
+def log_strategy(strategy: tf.distribute.Strategy) -> None:
+    """Say which strategy trains, over how many replicas, on which devices."""
+    logger.info(
+        "%s over %d replica(s) on %s",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        ", ".join(d.name for d in tf.config.list_logical_devices() if "CPU" not in d.name)
+        or "the CPU",
+    )
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -482,8 +440,11 @@ def own_dir(strategy: tf.distribute.Strategy, workdir: Path) -> Path:
 
 
 def log_record(writer, metrics_path: Path, record: dict) -> None:
-    """One log line, one JSON line of metrics.jsonl, and a TensorBoard scalar per figure."""
+    """One log line; on the chief (which alone has a ``writer``) also one JSON line of
+    metrics.jsonl and a TensorBoard scalar per figure."""
     logger.info("%s", "  ".join(f"{k} {v:.4g}" for k, v in record.items()))
+    if writer is None:
+        return
     with open(metrics_path, "a") as f:
         f.write(json.dumps(record) + "\n")
     with writer.as_default(step=record["step"]):

@@ -20,16 +20,16 @@ from absl import flags
 from tfambient.cli.common import (
     UserError,
     dataclass_from_flags,
+    define_cluster_timeout_flag,
     define_dataclass_flags,
-    load_tensorflow,
+    start_strategy,
 )
 from tfambient.cli.common import run as run_app
-
-load_tensorflow()  # the flags are TrainConfig's fields, and train.py needs TensorFlow
+from tfambient.configs import TrainConfig
 
 FLAGS = flags.FLAGS
 
-# Every field of train.TrainConfig is a flag of the same name.
+# Every field of TrainConfig is a flag of the same name.
 HELP = {
     "data_dir": "A directory written by tfambient-prepare.",
     "workdir": "Checkpoints, TensorBoard logs, metrics and the exported backbone go here.",
@@ -60,13 +60,8 @@ HELP = {
 }
 
 
-def _define_flags() -> None:
-    from tfambient.train import TrainConfig
-
-    define_dataclass_flags(TrainConfig, HELP, __name__)
-
-
-_define_flags()
+define_dataclass_flags(TrainConfig, HELP, __name__)
+define_cluster_timeout_flag(__name__)
 
 
 def main(argv: list[str]) -> None:
@@ -77,19 +72,28 @@ def main(argv: list[str]) -> None:
             raise UserError(f"--{required} is required")
     if not (Path(FLAGS.data_dir) / "dataset.json").is_file():
         raise UserError(f"{FLAGS.data_dir}/dataset.json not found: run tfambient-prepare first")
+    try:
+        config = dataclass_from_flags(TrainConfig)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
     from tfambient import train
 
-    logging.getLogger().setLevel(logging.INFO)
+    chief = train.is_chief(strategy)
     try:
-        config = dataclass_from_flags(train.TrainConfig)
         workdir = Path(config.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "flags.txt").write_text(FLAGS.flags_into_string())
-        result = train.train(config)
+        if chief:  # the others write only their checkpoints
+            (workdir / "flags.txt").write_text(FLAGS.flags_into_string())
+        result = train.train(config, strategy)
     except ValueError as error:
         raise UserError(str(error)) from None
     print(f"trained to step {result['final'].get('step')}: {result['final']}")
-    print(f"backbone: {Path(config.workdir) / 'export'}")
+    if chief:
+        print(f"backbone: {workdir / 'export'}")
+    else:
+        print(f"checkpoints: {train.own_dir(strategy, workdir)} (worker 0 exports the backbone)")
 
 
 def run() -> None:

@@ -27,7 +27,7 @@ import json
 import logging
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -36,6 +36,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfambient import data, models, train
+from tfambient.configs import VocConfig
 from tfambient.files import write_text_atomically
 from tfambient.voc import CLASSES
 from tfambient.voc.dataset import VocSplit, read_split, read_tfds
@@ -43,87 +44,8 @@ from tfambient.voc.metrics import APResult, class_aps
 
 logger = logging.getLogger(__name__)
 
-MODES = ("head", "all", "svm")
-# The spec's defaults that differ between the modes: (learning rate, halving period).
-PROTOCOL = {"head": (0.003, 5_000), "all": (0.001, 10_000)}
 SHUFFLE_BUFFER = 1024
 _RESCALE_IMAGES = 64
-
-
-@dataclass(frozen=True)
-class VocConfig:
-    """Everything that decides a transfer run; recorded in WORKDIR/config.json."""
-
-    workdir: str
-    voc_dir: str = ""
-    tfds_dir: str = ""  # read TFDS voc/2007 from here instead of a VOCdevkit
-    backbone: str = "random"
-    arch: str = ""  # "": the backbone's own (alexnet for random)
-    fc_units: int = 4096  # a random AlexNet's fc6 and fc7 width (a saved one has its own)
-    mode: str = "head"
-    train_split: str = "trainval"
-    test_split: str = "test"
-    image_size: int = 224
-    batch_size: int = 16
-    train_steps: int = 80_000
-    learning_rate: float = 0.0  # 0: the mode's protocol value
-    halve_every: int = 0  # 0: the mode's protocol value
-    momentum: float = 0.9
-    weight_decay: float = 1e-6
-    clip_norm: float = 10.0
-    crop_area_min: float = 0.1
-    crop_area_max: float = 0.5
-    test_crops: int = 10
-    rescale: bool = False
-    layer: str = ""  # svm: the feature probed; "": fc7 (AlexNet) or pool (ResNet-18)
-    svm_costs: str = "0.01,0.1,1,10,100"
-    svm_folds: int = 3
-    strategy: str = "auto"
-    steps_per_loop: int = 100
-    checkpoint_every: int = 1000
-    jit: bool = False
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if bool(self.voc_dir) == bool(self.tfds_dir):
-            raise ValueError("give exactly one of --voc_dir and --tfds_dir")
-        if self.arch and self.arch not in models.BACKBONES:
-            raise ValueError(f"unknown --arch {self.arch}; known: {', '.join(models.BACKBONES)}")
-        if not 0 < self.crop_area_min <= self.crop_area_max <= 1:
-            raise ValueError("need 0 < --crop_area_min <= --crop_area_max <= 1")
-        for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1")
-        if self.test_crops < 1 or self.svm_folds < 2:
-            raise ValueError("--test_crops must be >= 1 and --svm_folds >= 2")
-        self.costs()  # parse now, so a typo fails before any work
-
-    @property
-    def learning_rate_used(self) -> float:
-        return self.learning_rate or PROTOCOL[self.mode][0]
-
-    @property
-    def halve_every_used(self) -> int:
-        return self.halve_every or PROTOCOL[self.mode][1]
-
-    def settings(self) -> dict:
-        """The fields, with the mode's protocol values in place of 0 ("the default")."""
-        fields = asdict(self)
-        if self.mode in PROTOCOL:
-            fields |= {"learning_rate": self.learning_rate_used}
-            fields |= {"halve_every": self.halve_every_used}
-        return fields
-
-    def costs(self) -> list[float]:
-        try:
-            costs = [float(c) for c in self.svm_costs.split(",")]
-        except ValueError:
-            raise ValueError(f"--svm_costs must be numbers, got {self.svm_costs!r}") from None
-        if not costs or min(costs) <= 0:
-            raise ValueError(f"--svm_costs must be positive, got {self.svm_costs!r}")
-        return costs
 
 
 # ---------------------------------------------------------------------------- backbones
@@ -358,8 +280,7 @@ def finetune(
         steps = min(config.steps_per_loop, config.train_steps - step)
         record = {"step": step + steps} | loop.run_steps(iterator, steps)
         step += steps
-        if chief:
-            train.log_record(writer, workdir / "metrics.jsonl", record)
+        train.log_record(writer, workdir / "metrics.jsonl", record)
         if step % config.checkpoint_every == 0 or step == config.train_steps:
             checkpoints.save(step)
 
@@ -423,15 +344,19 @@ def svm_scores(
 def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json."""
     strategy = strategy or train.make_strategy(config.strategy)
+    train.log_strategy(strategy)
     with strategy.scope():  # first: a wrong --backbone fails before any data is read
         backbone, pretext = load_backbone(config)
     train_voc = read_source(config, config.train_split)
     test_voc = read_source(config, config.test_split)
     workdir = Path(config.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(workdir / train.CONFIG_FILE, json.dumps(asdict(config), indent=1) + "\n")
-    write_problems(workdir / "problems.csv", [train_voc, test_voc])
-    if config.rescale and not tf.train.latest_checkpoint(workdir / "ckpt"):
+    chief = train.is_chief(strategy)
+    if chief:  # the others write only their checkpoints (train.own_dir)
+        settings = json.dumps(asdict(config), indent=1) + "\n"
+        write_text_atomically(workdir / train.CONFIG_FILE, settings)
+        write_problems(workdir / "problems.csv", [train_voc, test_voc])
+    if config.rescale and not tf.train.latest_checkpoint(train.own_dir(strategy, workdir) / "ckpt"):
         sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)
         rescale(backbone, next(iter(sample))[0])
     extra = {}
@@ -447,11 +372,11 @@ def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> di
             model = voc_model(backbone, config.image_size)
         finetune(model, train_voc, config, strategy, workdir)
         scores = test_scores(model, test_voc, config)
-        if train.is_chief(strategy):
+        if chief:
             model.save(workdir / "model.keras")
     result = class_aps(scores, test_voc.targets)
     metrics = describe_result(config, backbone.name, pretext, result, len(test_voc)) | extra
-    if train.is_chief(strategy):
+    if chief:
         result.write(workdir)
         write_text_atomically(workdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics
