@@ -247,6 +247,7 @@ def finetune(
 ) -> None:
     """Train ``model`` (built under ``strategy``) to ``train_steps``, resuming from and saving
     to WORKDIR/ckpt, logging to metrics.jsonl and TensorBoard."""
+    train.log_strategy(strategy)
     with strategy.scope():
         optimizer = keras.optimizers.SGD(
             learning_rate=keras.optimizers.schedules.ExponentialDecay(
@@ -344,7 +345,6 @@ def svm_scores(
 def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json."""
     strategy = strategy or train.make_strategy(config.strategy)
-    train.log_strategy(strategy)
     with strategy.scope():  # first: a wrong --backbone fails before any data is read
         backbone, pretext = load_backbone(config)
     train_voc = read_source(config, config.train_split)
