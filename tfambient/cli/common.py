@@ -100,15 +100,15 @@ def start_strategy(name: str, cluster_timeout_s: float):
     configures collective ops, which only a fresh context allows.
 
     With a cluster to join, TF_CONFIG is checked first, this worker's port held, and the
-    others waited for at most ``cluster_timeout_s``; a mistake is a UserError.
+    others met (hosts.Meeting) within ``cluster_timeout_s``; a mistake is a UserError.
     """
     from tfambient import hosts
 
     try:
         cluster = hosts.cluster_to_join(name, os.environ.get("TF_CONFIG"))
-        with hosts.listening(cluster):
+        with hosts.Meeting(cluster) as meeting:
             _quietly(_import_tensorflow)
-            hosts.wait_for_peers(cluster, cluster_timeout_s)
+            meeting.wait(cluster_timeout_s)
     except (ValueError, TimeoutError) as error:
         raise UserError(str(error)) from None
     return _quietly(lambda: _make_strategy(name))
