@@ -6,12 +6,15 @@ worker that never comes is one line and exit status 2."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -278,9 +281,101 @@ def test_a_worker_whose_peer_never_comes_names_it_within_the_timeout(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert "Traceback" not in out.stderr and len(lines) == 2, out.stderr
     assert f"waiting up to 2 s for 127.0.0.1:{ports[0]}" in lines[0]
-    assert lines[1].startswith("tfambient-train: error: worker 1 of 2: no answer within 2 s")
-    assert f"worker 0 at 127.0.0.1:{ports[0]} (Connection refused)" in lines[1]
+    assert lines[1].startswith(
+        "tfambient-train: error: worker 1 of 2: after 2 s, still waiting for "
+        f"worker 0 at 127.0.0.1:{ports[0]} (Connection refused): start the same command there"
+    )
     assert seconds < 100, seconds
+
+
+def test_another_program_on_a_peer_port_is_named_within_the_timeout(tmp_path):
+    (tmp_path / "dataset.json").write_text("{}")
+    with socket.create_server(("127.0.0.1", 0)) as impostor:  # accepts, never speaks
+        ports = [free_ports(1)[0], impostor.getsockname()[1]]
+        out = run_command(
+            "tfambient-train",
+            f"--data_dir={tmp_path}",
+            f"--workdir={tmp_path}/w",
+            "--cluster_timeout=3",
+            tf_config_text=tf_config(ports, 0),
+            timeout=120,  # TensorFlow would wait for a worker 1 there forever
+        )
+    assert out.returncode == 2, out.stderr[-3000:]
+    lines = out.stderr.strip().splitlines()
+    assert "Traceback" not in out.stderr and len(lines) == 2, out.stderr
+    assert (
+        f"after 3 s, still waiting for worker 1 at 127.0.0.1:{ports[1]} (something answers "
+        "there, but not a tfambient worker)" in lines[1]
+    )
+
+
+def test_workers_with_different_tf_configs_name_each_other(tmp_path):
+    """Two hosts whose TF_CONFIGs disagree on the worker list: each finds the other, sees
+    the difference and says so, where TensorFlow would wait forever."""
+    (tmp_path / "dataset.json").write_text("{}")
+    ports = free_ports(3)
+    configs = [tf_config(ports[:2], 0), tf_config([ports[2], ports[1]], 1)]  # both hold p1
+    args = [f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w", "--cluster_timeout=5"]
+    workers = [
+        subprocess.Popen(
+            [str(BIN / "tfambient-train"), *args],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=command_env(text),
+        )
+        for text in configs
+    ]
+    errors = [worker.communicate(timeout=120)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [2, 2], errors
+    assert (
+        f"worker 1 at 127.0.0.1:{ports[1]} (a tfambient worker whose TF_CONFIG lists other "
+        "workers)" in errors[0]
+    )
+    assert "Traceback" not in errors[0] + errors[1]
+
+
+def answer_as(server: socket.socket, line: bytes, stop: threading.Event) -> None:
+    """A worker elsewhere that answers every knock with ``line``."""
+    server.settimeout(0.2)
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            connection, _ = server.accept()
+            with connection:
+                connection.settimeout(5)
+                connection.makefile("rb").readline()
+                connection.sendall(line)
+
+
+def test_a_worker_started_with_the_wrong_index_is_named(tmp_path):
+    """The same worker list on two hosts, but both say index 0 (each host has its port)."""
+    (tmp_path / "dataset.json").write_text("{}")
+    ports = free_ports(2)
+    workers = [f"127.0.0.1:{port}" for port in ports]
+    # The protocol, as tfambient/hosts.Meeting states it: KEY is a digest of the list.
+    key = hashlib.sha256(json.dumps(workers).encode()).hexdigest()[:16]
+    stop = threading.Event()
+    with socket.create_server(("127.0.0.1", ports[1])) as server:
+        other = threading.Thread(
+            target=answer_as, args=(server, f"tfambient-worker/1 {key} 0\n".encode(), stop)
+        )
+        other.start()
+        try:
+            out = run_command(
+                "tfambient-train",
+                f"--data_dir={tmp_path}",
+                f"--workdir={tmp_path}/w",
+                "--cluster_timeout=3",
+                tf_config_text=tf_config(ports, 0),
+                timeout=120,
+            )
+        finally:
+            stop.set()
+            other.join()
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert (
+        f"still waiting for worker 1 at 127.0.0.1:{ports[1]} (it is worker 0 in its TF_CONFIG, "
+        "not 1: check its task index)" in out.stderr.strip().splitlines()[-1]
+    )
 
 
 @pytest.mark.parametrize("command", ["train", "voc"])
