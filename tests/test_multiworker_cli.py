@@ -304,18 +304,19 @@ def test_another_program_on_a_peer_port_is_named_within_the_timeout(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert "Traceback" not in out.stderr and len(lines) == 2, out.stderr
     assert (
-        f"after 3 s, still waiting for worker 1 at 127.0.0.1:{ports[1]} (something answers "
-        "there, but not a tfambient worker)" in lines[1]
+        f"after 3 s, still waiting for worker 1 at 127.0.0.1:{ports[1]} (something listens "
+        "there, but does not answer as a tfambient worker)" in lines[1]
     )
 
 
 def test_workers_with_different_tf_configs_name_each_other(tmp_path):
-    """Two hosts whose TF_CONFIGs disagree on the worker list: each finds the other, sees
-    the difference and says so, where TensorFlow would wait forever."""
+    """Two hosts whose TF_CONFIGs disagree on the worker list: the one that reaches the
+    other sees the difference and says so, where TensorFlow would wait forever."""
     (tmp_path / "dataset.json").write_text("{}")
     ports = free_ports(3)
-    configs = [tf_config(ports[:2], 0), tf_config([ports[2], ports[1]], 1)]  # both hold p1
-    args = [f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w", "--cluster_timeout=5"]
+    configs = [tf_config(ports[:2], 0), tf_config([ports[2], ports[1]], 1)]
+    # Long enough for both to have started TensorFlow and answered each other.
+    args = [f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w", "--cluster_timeout=15"]
     workers = [
         subprocess.Popen(
             [str(BIN / "tfambient-train"), *args],

@@ -185,9 +185,7 @@ class Meeting:
     def _missing(self, timeout_s: float, why: dict[int, str]) -> str:
         cluster = self.cluster
         unanswered = {i: reason for i, reason in why.items() if reason}
-        problems = [
-            f"worker {i} at {cluster.workers[i]} ({self.heard.get(i, why[i])})" for i in unanswered
-        ]
+        problems = [f"worker {i} at {cluster.workers[i]} ({why[i]})" for i in unanswered]
         problems += [
             f"worker {i} at {cluster.workers[i]} (it answers, but has not reached this worker "
             f"at {cluster.address}: does its TF_CONFIG give this address?)"
@@ -211,11 +209,13 @@ class Meeting:
             try:
                 connection.settimeout(READ_TIMEOUT_S)
                 connection.sendall(self.greeting)
-                answer = _identity(connection.makefile("rb").readline(MAX_LINE))
-                problem = _mismatch(answer, _key(self.cluster.workers), index)
+                line = connection.makefile("rb").readline(MAX_LINE)
             except OSError:
-                problem = _mismatch(None, "", index)
-            if problem:  # said again, should it stop answering before we give up
+                line = b""
+            if not line:  # silent, or closing: what it said before, if it said anything
+                return self.heard.get(index, NOT_A_WORKER)
+            problem = _mismatch(_identity(line), _key(self.cluster.workers), index)
+            if problem:  # kept, should it stop answering before we give up
                 self.heard[index] = problem
                 return problem
             with contextlib.suppress(OSError):
@@ -243,6 +243,7 @@ class Meeting:
 
 
 PROTOCOL = "tfambient-worker/1"
+NOT_A_WORKER = "something listens there, but does not answer as a tfambient worker"
 READ_TIMEOUT_S = 5.0
 MAX_LINE = 200
 
@@ -261,7 +262,7 @@ def _identity(line: bytes) -> tuple[str, int] | None:
 
 def _mismatch(answer: tuple[str, int] | None, key: str, index: int) -> str:
     if answer is None:
-        return "something answers there, but not a tfambient worker"
+        return NOT_A_WORKER
     if answer[0] != key:
         return "a tfambient worker whose TF_CONFIG lists other workers"
     if answer[1] != index:
