@@ -10,13 +10,13 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import re
 import socket
 import subprocess
 import sys
 import threading
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -31,12 +31,19 @@ WORKER_TIMEOUT_S = 600
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` different ports nobody listens on now."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
+    """``count`` different ports that are free now, below the kernel's ephemeral range: a
+    port the kernel handed out for a moment could be given to an outgoing connection (of
+    any process) before the worker binds it."""
+    lowest_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports: list[int] = []
+    # Unseeded: test runs side by side on one machine must not pick the same ports.
+    for port in random.Random().sample(range(10_000, lowest_ephemeral), 200):
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("", port))
+            ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise AssertionError(f"no {count} free ports below {lowest_ephemeral}")
 
 
 def tf_config(ports: list[int], index: int) -> str:
@@ -331,7 +338,7 @@ def test_workers_with_different_tf_configs_name_each_other(tmp_path):
     assert (
         f"worker 1 at 127.0.0.1:{ports[1]} (a tfambient worker whose TF_CONFIG lists other "
         "workers)" in errors[0]
-    )
+    ), [error[-600:] for error in errors]
     assert "Traceback" not in errors[0] + errors[1]
 
 
