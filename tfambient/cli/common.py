@@ -11,10 +11,12 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from absl import app, flags
 
 USAGE_ERROR = 2
+T = TypeVar("T")
 
 
 class UserError(Exception):
@@ -43,20 +45,34 @@ def load_tensorflow_for_records() -> None:
 
 
 def load_tensorflow() -> None:
-    """Import TensorFlow and let it pick its devices without its start-up noise.
+    """Import TensorFlow and let it pick its devices without its start-up noise."""
+    _quietly(_list_devices)
 
-    TensorFlow 2.21 writes start-up lines (oneDNN, CPU features, CUDA probing) to file
-    descriptor 2 before its logging is configured, whatever TF_CPP_MIN_LOG_LEVEL says, and
-    they would bury the command's own output. They are captured while it imports and picks
-    its devices, and replayed if that fails; commands that train say which devices they use.
+
+def _list_devices() -> None:
+    import tensorflow as tf
+
+    tf.config.list_logical_devices()
+
+
+def _import_tensorflow() -> None:
+    import tensorflow  # noqa: F401  (importing it starts no context)
+
+
+def _quietly(start: Callable[[], T]) -> T:
+    """``start()``, with TensorFlow's start-up noise captured.
+
+    TensorFlow 2.21 writes start-up lines (oneDNN, CPU features, CUDA probing, its gRPC
+    server) to file descriptor 2 before its logging is configured, whatever
+    TF_CPP_MIN_LOG_LEVEL says, and they would bury the command's own output. They are
+    captured while it imports and picks its devices, and replayed if that fails; commands
+    that train say which devices they use.
     """
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_logical_devices()
+            return start()
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
@@ -65,6 +81,43 @@ def load_tensorflow() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def define_cluster_timeout_flag(module: str) -> None:
+    """--cluster_timeout, listed by --help as ``module``'s."""
+    flags.DEFINE_float(
+        "cluster_timeout",
+        300.0,
+        "With several workers in TF_CONFIG: seconds to wait for the others to answer before "
+        "giving up, naming those that did not.",
+    )
+    flags.FLAGS.register_flag_by_module(module, flags.FLAGS["cluster_timeout"])
+
+
+def start_strategy(name: str, cluster_timeout_s: float):
+    """The tf.distribute strategy --strategy=``name`` picks (train.make_strategy), created
+    quietly before anything else starts TensorFlow's context: a multi-worker strategy
+    configures collective ops, which only a fresh context allows.
+
+    With a cluster to join, TF_CONFIG is checked first, this worker's port held, and the
+    others met (hosts.Meeting) within ``cluster_timeout_s``; a mistake is a UserError.
+    """
+    from tfambient import hosts
+
+    try:
+        cluster = hosts.cluster_to_join(name, os.environ.get("TF_CONFIG"))
+        with hosts.Meeting(cluster) as meeting:
+            _quietly(_import_tensorflow)
+            meeting.wait(cluster_timeout_s)
+    except (ValueError, TimeoutError) as error:
+        raise UserError(str(error)) from None
+    return _quietly(lambda: _make_strategy(name))
+
+
+def _make_strategy(name: str):
+    from tfambient import trainer  # Keras and the rest of TensorFlow, quietly too
+
+    return trainer.make_strategy(name)
 
 
 def _print_help(module_names: Sequence[str]) -> None:

@@ -20,17 +20,19 @@ from absl import flags
 from tfambient.cli.common import (
     UserError,
     dataclass_from_flags,
+    define_cluster_timeout_flag,
     define_dataclass_flags,
-    load_tensorflow,
+    start_strategy,
 )
 from tfambient.cli.common import run as run_app
+from tfambient.configs import TrainConfig
+from tfambient.contracts.files import write_text
 from tfambient.contracts.manifest import Manifest
-
-load_tensorflow()  # the flags are TrainConfig's fields, and tasks/pretext.py needs TensorFlow
+from tfambient.contracts.workdirs import TrainWorkdir
 
 FLAGS = flags.FLAGS
 
-# Every field of tasks.pretext.TrainConfig is a flag of the same name.
+# Every field of TrainConfig is a flag of the same name.
 HELP = {
     "data_dir": "A directory written by tfambient-prepare.",
     "workdir": "Checkpoints, TensorBoard logs, metrics and the exported backbone go here.",
@@ -61,13 +63,8 @@ HELP = {
 }
 
 
-def _define_flags() -> None:
-    from tfambient.tasks.pretext import TrainConfig
-
-    define_dataclass_flags(TrainConfig, HELP, __name__)
-
-
-_define_flags()
+define_dataclass_flags(TrainConfig, HELP, __name__)
+define_cluster_timeout_flag(__name__)
 
 
 def main(argv: list[str]) -> None:
@@ -78,19 +75,29 @@ def main(argv: list[str]) -> None:
             raise UserError(f"--{required} is required")
     if not Manifest.exists(FLAGS.data_dir):
         raise UserError(f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first")
+    try:
+        config = dataclass_from_flags(TrainConfig)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
+    from tfambient import trainer
     from tfambient.tasks import pretext
 
-    logging.getLogger().setLevel(logging.INFO)
+    chief = trainer.is_chief(strategy)
     try:
-        config = dataclass_from_flags(pretext.TrainConfig)
         workdir = Path(config.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "flags.txt").write_text(FLAGS.flags_into_string())
-        result = pretext.train(config)
+        if chief:  # the others write only their checkpoints
+            write_text(TrainWorkdir(workdir).flags, FLAGS.flags_into_string())
+        result = pretext.train(config, strategy)
     except ValueError as error:
         raise UserError(str(error)) from None
     print(f"trained to step {result['final'].get('step')}: {result['final']}")
-    print(f"backbone: {Path(config.workdir) / 'export'}")
+    if chief:
+        print(f"backbone: {workdir / 'export'}")
+    else:
+        print(f"checkpoints: {trainer.own_dir(strategy, workdir)} (worker 0 exports the backbone)")
 
 
 def run() -> None:

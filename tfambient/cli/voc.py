@@ -23,17 +23,17 @@ from absl import flags
 from tfambient.cli.common import (
     UserError,
     dataclass_from_flags,
+    define_cluster_timeout_flag,
     define_dataclass_flags,
-    load_tensorflow,
+    start_strategy,
 )
 from tfambient.cli.common import run as run_app
+from tfambient.configs import VocConfig
 from tfambient.contracts.workdirs import VocWorkdir
-
-load_tensorflow()  # the flags are VocConfig's fields, and tasks/voc.py needs TensorFlow
 
 FLAGS = flags.FLAGS
 
-# Every field of tasks.voc.VocConfig is a flag of the same name.
+# Every field of VocConfig is a flag of the same name.
 HELP = {
     "workdir": "Results, checkpoints, TensorBoard logs and the fine-tuned model go here.",
     "voc_dir": "VOCdevkit/ (or VOCdevkit/VOC2007/): JPEGImages, Annotations, ImageSets/Main.",
@@ -67,13 +67,8 @@ HELP = {
 }
 
 
-def _define_flags() -> None:
-    from tfambient.tasks.voc import VocConfig
-
-    define_dataclass_flags(VocConfig, HELP, __name__)
-
-
-_define_flags()
+define_dataclass_flags(VocConfig, HELP, __name__)
+define_cluster_timeout_flag(__name__)
 flags.DEFINE_bool(
     "compare_published", False, "Print the published AlexNet mAPs beside ours at the end."
 )
@@ -84,13 +79,18 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.workdir:
         raise UserError("--workdir is required")
-    from tfambient.tasks import voc as voc_task
+    try:
+        config = dataclass_from_flags(VocConfig)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
+    from tfambient import trainer
+    from tfambient.tasks import voc as finetune
     from tfambient.voc import metrics
 
-    logging.getLogger().setLevel(logging.INFO)
     try:
-        config = dataclass_from_flags(voc_task.VocConfig)
-        result = voc_task.run(config)
+        result = finetune.run(config, strategy)
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
     ap = metrics.APResult.from_dict(result)
@@ -104,7 +104,10 @@ def main(argv: list[str]) -> None:
             ours = {config.mode: ap.map_voc07}
             print(metrics.published_markdown(ours, name=f"{name} (VOC07 11-point)"))
     print(f"mAP {100 * ap.map_voc07:.1f} (VOC07 11-point), {100 * ap.map_sklearn:.1f} (sklearn)")
-    print(f"results: {VocWorkdir(config.workdir).metrics}, ap_table.md")
+    if trainer.is_chief(strategy):
+        print(f"results: {VocWorkdir(config.workdir).metrics}, ap_table.md")
+    else:
+        print("results: in worker 0's workdir")
 
 
 def run() -> None:
