@@ -144,26 +144,49 @@ def _flags_parser(module_names: Sequence[str]) -> Callable[[Sequence[str]], list
     return parse
 
 
-def define_dataclass_flags(cls, helps: dict[str, str], module: str) -> None:
-    """One flag per field of the dataclass ``cls``: its name, its default's type (str for a
-    required field) and the help in ``helps``, so a config and its command cannot drift.
-    The flags are listed by --help as ``module``'s (absl credits the defining module)."""
-    defines = {
-        bool: flags.DEFINE_bool,
-        int: flags.DEFINE_integer,
-        float: flags.DEFINE_float,
-        str: flags.DEFINE_string,
-    }
+def define_dataclass_flags(cls, module: str) -> None:
+    """One flag per field of the dataclass ``cls``, so a config and its command cannot drift:
+    the field's name, its default and type (a tuple is a comma-separated list, a field with
+    ``choices`` an enum), and the help, bounds and choices its metadata gives (see
+    :func:`tfambient.configs.option`). The flags are listed by --help as ``module``'s."""
     for field in dataclasses.fields(cls):
-        default = None if field.default is dataclasses.MISSING else field.default
-        kind = type(default) if default is not None else str
-        defines[kind](field.name, default, helps[field.name])
+        _define_field_flag(field)
         flags.FLAGS.register_flag_by_module(module, flags.FLAGS[field.name])
 
 
+def _define_field_flag(field: dataclasses.Field) -> None:
+    meta = field.metadata
+    default = None if field.default is dataclasses.MISSING else field.default
+    name, help_text = field.name, meta["help"]
+    if "choices" in meta:
+        flags.DEFINE_enum(name, default, list(meta["choices"]), help_text)
+    elif isinstance(default, tuple):
+        flags.DEFINE_list(name, [str(v) for v in default], help_text)
+    elif isinstance(default, bool):
+        flags.DEFINE_bool(name, default, help_text)
+    elif isinstance(default, int | float):
+        define = flags.DEFINE_integer if isinstance(default, int) else flags.DEFINE_float
+        define(
+            name, default, help_text, lower_bound=meta.get("lower"), upper_bound=meta.get("upper")
+        )
+    else:
+        flags.DEFINE_string(name, default, help_text)
+
+
 def dataclass_from_flags(cls):
-    """The dataclass ``cls`` built from the flags of :func:`define_dataclass_flags`."""
-    return cls(**{f.name: getattr(flags.FLAGS, f.name) for f in dataclasses.fields(cls)})
+    """The dataclass ``cls`` built from the flags of :func:`define_dataclass_flags` (a list
+    flag becomes a tuple of the default's element type); a bad value is a ValueError."""
+    values = {}
+    for field in dataclasses.fields(cls):
+        value = getattr(flags.FLAGS, field.name)
+        if isinstance(field.default, tuple):
+            kind = type(field.default[0]) if field.default else str
+            try:
+                value = tuple(kind(v) for v in value)
+            except ValueError:
+                raise ValueError(f"--{field.name} must be {kind.__name__}s: {value}") from None
+        values[field.name] = value
+    return cls(**values)
 
 
 def run(main: Callable[[list[str]], int | None], flag_modules: Sequence[str] = ()) -> None:

@@ -32,38 +32,8 @@ from tfambient.contracts.workdirs import TrainWorkdir
 
 FLAGS = flags.FLAGS
 
-# Every field of TrainConfig is a flag of the same name.
-HELP = {
-    "data_dir": "A directory written by tfambient-prepare.",
-    "workdir": "Checkpoints, TensorBoard logs, metrics and the exported backbone go here.",
-    "arch": "Backbone: alexnet, alexnet_bn or resnet18.",
-    "feature": "Backbone output the head reads; default fc7 (AlexNet) or pool (ResNet-18).",
-    "label": "Target field: texture_k30, mfcc_k30, texture_bits30, ... (see dataset.json).",
-    "image_size": "Side of the square crops fed to the network.",
-    "batch_size": "Global batch size, over all replicas.",
-    "train_steps": "Optimizer steps in the whole run.",
-    "steps_per_loop": "Steps run inside one compiled loop between logs.",
-    "learning_rate": "Peak learning rate of the one-cycle schedule.",
-    "warmup_fraction": "Fraction of the steps spent warming up from peak/25 to the peak.",
-    "anneal": "Shape of the fall from the peak to peak/1e4: cos or linear.",
-    "weight_decay": "AdamW's decoupled weight decay.",
-    "clip_norm": "Clip gradients to this global norm; 0: no clipping.",
-    "label_smoothing": "Label smoothing of the cross-entropy.",
-    "dropout": "AlexNet's dropout rate before fc6 and fc7.",
-    "fc_units": "AlexNet's fc6 and fc7 width (4096 as published; smaller for quick trials).",
-    "color_jitter": "Strength of the colour jitter augmentation in [0, 1]; 0: off.",
-    "mixed_precision": "'' (float32), mixed_bfloat16, or mixed_float16 (with loss scaling).",
-    "jit": "Compile each training step with XLA.",
-    "strategy": "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG).",
-    "eval_every": "Evaluate on the validation split every this many steps.",
-    "checkpoint_every": "Save a checkpoint every this many steps.",
-    "keep_checkpoints": "Checkpoints kept (besides the best by validation loss).",
-    "seed": "Random seed of initialisation, shuffling and augmentation.",
-    "skip_corrupt": "Skip and count corrupt records instead of stopping at the first.",
-}
 
-
-define_dataclass_flags(TrainConfig, HELP, __name__)
+define_dataclass_flags(TrainConfig, __name__)
 define_cluster_timeout_flag(__name__)
 
 
