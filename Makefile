@@ -24,9 +24,12 @@ BIN := $(VENV)/bin
 DESCRIPTORS := texture mfcc
 K = $(shell sed -n 's/^--num_clusters=//p' $(DEMO_FLAGS)/prepare.flags)
 LABELS = $(foreach descriptor,$(DESCRIPTORS),$(descriptor)_k$(K))
+# The random baseline is the pretext runs' AlexNet, as wide as train.flags makes it.
+FC_UNITS = $(shell sed -n 's/^--fc_units=//p' $(DEMO_FLAGS)/train.flags)
 
 demo: $(INSTALLED)
 	@test -n "$(K)" || { echo "$(DEMO_FLAGS)/prepare.flags names no --num_clusters=K"; exit 2; }
+	@test -n "$(FC_UNITS)" || { echo "$(DEMO_FLAGS)/train.flags names no --fc_units=N"; exit 2; }
 	$(BIN)/tfambient-synth --flagfile=$(DEMO_FLAGS)/synth.flags --output_dir=$(DEMO_DIR)/world \
 		--seed=$(SEED)
 	$(BIN)/tfambient-prepare --flagfile=$(DEMO_FLAGS)/prepare.flags --seed=$(SEED) \
@@ -44,6 +47,7 @@ demo: $(INSTALLED)
 	done
 	$(BIN)/tfambient-voc --flagfile=$(DEMO_FLAGS)/voc.flags --seed=$(SEED) \
 		--voc_dir=$(DEMO_DIR)/world/VOCdevkit --backbone=random --arch=alexnet \
+		--fc_units=$(FC_UNITS) \
 		--workdir=$(DEMO_DIR)/voc/random
 	$(BIN)/tfambient-report --flagfile=$(DEMO_FLAGS)/report.flags --output=$(DEMO_DIR)/report \
 		$(addprefix $(DEMO_DIR)/runs/,$(LABELS)) $(addprefix $(DEMO_DIR)/voc/,$(LABELS) random)

@@ -48,6 +48,9 @@ def test_every_stage_leaves_its_output(demo):
         assert metrics["missing"] == []  # every class has test positives in the world
         expected = None if name == "random" else name
         assert (metrics["pretext"] or {}).get("label") == expected
+    pretext = json.loads((directory / "runs" / BACKBONES[0] / "config.json").read_text())
+    random = json.loads((directory / "voc" / "random" / "config.json").read_text())
+    assert random["fc_units"] == pretext["fc_units"] != 4096  # the same narrow AlexNet
 
 
 def test_the_report_shows_every_figure_and_the_comparison(demo):

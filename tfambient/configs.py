@@ -1,8 +1,11 @@
-"""The settings of tfambient-train and tfambient-voc: one frozen dataclass per command.
+"""The settings of the commands: one frozen dataclass per command (and per concern they
+share: extract.ExtractSettings, cluster.LabelSettings use :func:`option` too).
 
-Every field is a flag of the same name (tfambient/cli/common.py: define_dataclass_flags), and
-this module imports no TensorFlow, so that defining the flags, --help and checking the values
-start nothing: a multi-worker strategy must be created before TensorFlow starts its context.
+Every described field is a flag of the same name (tfambient/cli/common.py:
+define_dataclass_flags), and this module imports no TensorFlow, so that defining the flags,
+--help and checking the values start nothing: a multi-worker strategy must be created before
+TensorFlow starts its context. A command whose settings only its own module reads (describe,
+export, inspect) keeps its small dataclass there.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from tfambient.architectures import ARCHITECTURES
 
 def option(default: Any, help: str, **limits: Any) -> Any:
     """A field with a default and the help its flag shows (and ``choices``, ``lower`` or
-    ``upper`` for the flag to enforce): the one place a setting is described."""
+    ``upper`` for the flag to enforce, ``flag`` where the flag's name is not the field's):
+    the one place a setting is described."""
     return field(default=default, metadata={"help": help, **limits})
 
 
@@ -210,3 +214,92 @@ class VocConfig:
         if not costs or min(costs) <= 0:
             raise ValueError(f"--svm_costs must be positive, got {self.svm_costs!r}")
         return costs
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """tfambient-prepare's inputs, outputs and work; what is taken from each clip is
+    extract.ExtractSettings and how sounds become labels cluster.LabelSettings."""
+
+    audioset: tuple[str, ...] | None = option(
+        None, "AudioSet segment CSVs (comma-separated), in the official layout or a re-saved one."
+    )
+    media_dir: str | None = option(None, "Directory searched recursively for the clips.")
+    output_dir: str | None = option(None, "Where the shards, dataset.json and clusters/ go.")
+    ontology: str | None = option(
+        None,
+        "class_labels_indices.csv, for display names in reports. Default: the file of that name "
+        "beside the first CSV, if there is one, else AudioSet's class list shipped with tfambient.",
+    )
+    num_workers: int = option(
+        -1, "Worker processes; -1: one per CPU core; 0: no subprocesses.", lower=-1
+    )
+    clips_per_part: int = option(
+        256,
+        "Clips committed together; a kill loses at most the clips in flight, and a part is "
+        "committed at least once a minute.",
+        lower=1,
+    )
+    num_shards: int = option(
+        0,
+        "Train shards; 0: about 128 MiB each, at least 8. Validation gets "
+        "ceil(num_shards * val_fraction), at least 1.",
+        lower=0,
+    )
+    val_fraction: float = option(
+        0.05,
+        "Fraction of clips held out for validation, chosen by a hash of the "
+        "clip id (all frames of a clip go the same way).",
+        lower=0.0,
+        upper=0.5,
+    )
+    task_index: int = option(0, "This machine's part of the CSV, in [0, num_tasks).")
+    num_tasks: int = option(1, "Machines sharing the CSV; each writes its own parts.", lower=1)
+    merge: bool = option(
+        False,
+        "Only cluster and shard what every task has extracted (the final step of a "
+        "multi-machine run); needs just --output_dir.",
+    )
+    max_clips: int = option(
+        0, "Use only the first N segments of the CSV (a quick trial); 0: all.", lower=0
+    )
+    retry_failed: bool = option(
+        False,
+        "Try again the clips earlier runs could not use (decode errors, crashes, failed "
+        "downloads); by default a rerun skips them.",
+    )
+    download: bool = option(False, "Fetch missing clips with yt-dlp into --media_dir first.")
+    url_template: str = option(
+        "https://www.youtube.com/watch?v={ytid}",
+        "Where --download fetches a clip from; {ytid}, {start} and {end} are filled in.",
+    )
+    download_mode: str = option(
+        "sections",
+        "What --download fetches of each video: 'sections' only the CSV's [start, end], cut by "
+        "ffmpeg; 'whole' the whole video, from which the segment is then read.",
+        choices=("sections", "whole"),
+    )
+    ffmpeg: str | None = option(
+        None,
+        "The ffmpeg --download uses (a path, or a command on PATH); by default the one the "
+        "imageio-ffmpeg wheel ships, never whichever ffmpeg the PATH happens to hold.",
+    )
+    download_workers: int = option(4, "Concurrent downloads.", lower=1)
+    download_retries: int = option(3, "Attempts per clip.", lower=1)
+    progress: bool = option(True, "Show progress bars.")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """tfambient-cluster's inputs; how sounds become labels is cluster.LabelSettings."""
+
+    data_dir: str | None = option(None, "A directory written by tfambient-prepare.")
+    descriptors: tuple[str, ...] | None = option(
+        None, "Descriptors to cluster. Default: every one the dataset stores."
+    )
+    ontology: str | None = option(
+        None,
+        "class_labels_indices.csv, for AudioSet class names in the montages. Default: "
+        "AudioSet's class list shipped with tfambient.",
+    )
+    progress: bool = option(True, "Show progress bars.")
