@@ -470,7 +470,8 @@ class ArrayDecoder:
 
         return files.interleave(
             read,
-            cycle_length=min(self.files, _MAX_CYCLE),
+            # Evaluation reads the shards one after another: rows in order.
+            cycle_length=min(self.files, _MAX_CYCLE) if reading.shuffle_files else 1,
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=reading.deterministic,
         )

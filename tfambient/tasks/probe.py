@@ -198,21 +198,6 @@ def wait_for_workers(strategy: tf.distribute.Strategy) -> None:
         strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None).numpy()
 
 
-def cached_features(
-    backbone: keras.Model,
-    listed: images.ImageList,
-    layers: list[str],
-    out: FeatureDir,
-    settings: dict,
-    extraction: features.Extraction,
-    grids: dict,
-    desc: str,
-) -> None:
-    """This worker's shards of ``layers``, computed unless they are cached already."""
-    features.begin(out, settings)
-    features.extract(backbone, listed, layers, out, extraction, grids, desc=desc)
-
-
 # ---------------------------------------------------------------------------- classifiers
 
 
@@ -480,8 +465,8 @@ def forget_other_classifiers(workdir: ProbeWorkdir, config: ProbeConfig) -> None
         shutil.rmtree(workdir.layers)
 
 
-def read_lists(config: ProbeConfig) -> tuple[images.ImageList, images.ImageList]:
-    """The training and validation images (the former subsampled as asked)."""
+def read_lists(config: ProbeConfig) -> dict[str, images.ImageList]:
+    """The training and validation images (the former subsampled as asked), by split."""
     train = images.read_labelled(config.train_dir)
     train = train.subsample(config.train_per_class, config.seed)
     if len(train.classes) < 2:
@@ -489,21 +474,34 @@ def read_lists(config: ProbeConfig) -> tuple[images.ImageList, images.ImageList]
     val = images.read_labelled(config.val_dir, train.classes)
     if not len(val):
         raise ValueError(f"{config.val_dir}: no images of the training classes")
-    for split, listed in (("train", train), ("val", val)):
-        if listed.problems:
-            logger.warning("%s: %d files or classes skipped", split, len(listed.problems))
-    return train, val
+    return dict(zip(ProbeWorkdir.SPLITS, (train, val), strict=True))
+
+
+def feature_settings(config: ProbeConfig, arch: str) -> dict[str, dict]:
+    """By split, what decides its cached features: the backbone, the input, the images."""
+    settings = backbone_settings(config, arch)
+    by_split = {}
+    for split in ProbeWorkdir.SPLITS:
+        source = {"images": str(Path(getattr(config, f"{split}_dir")).resolve())}
+        if split == "train" and config.train_per_class:
+            source |= {"train_per_class": config.train_per_class, "seed": config.seed}
+        by_split[split] = settings | source
+    return by_split
 
 
 def run(config: ProbeConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Probe every layer; write WORKDIR's results; return probe.json."""
     strategy = strategy or trainer.make_strategy(config.strategy)
     backbone, pretext = load_backbone(config)  # first: a wrong --backbone fails at once
-    arch = architectures.get(backbone.name)
     layers = config.layer_names(backbone.name)
     features.check_layers(backbone, layers)
-    lists = dict(zip(ProbeWorkdir.SPLITS, read_lists(config), strict=True))
+    lists = read_lists(config)
     workdir = ProbeWorkdir(config.workdir)
+    for split, settings in feature_settings(config, backbone.name).items():
+        features.begin(workdir.features(split), settings)  # refuses another backbone's cache
+    for split, listed in lists.items():
+        if listed.problems:
+            logger.warning("%s: %d files or classes skipped", split, len(listed.problems))
     chief = trainer.is_chief(strategy)
     if chief:
         forget_other_classifiers(workdir, config)
@@ -512,21 +510,10 @@ def run(config: ProbeConfig, strategy: tf.distribute.Strategy | None = None) -> 
     extraction = features.Extraction(
         config.image_size, config.feature_batch_size, config.shard_size, worker, workers
     )
-    settings = backbone_settings(config, backbone.name)
+    grids = dict(architectures.get(backbone.name).probe_grids)
     for split, listed in lists.items():
-        source = {"images": str(Path(getattr(config, f"{split}_dir")).resolve())}
-        if split == "train" and config.train_per_class:
-            source |= {"train_per_class": config.train_per_class, "seed": config.seed}
-        cached_features(
-            backbone,
-            listed,
-            layers,
-            workdir.features(split),
-            settings | source,
-            extraction,
-            dict(arch.probe_grids),
-            desc=f"{split} features",
-        )
+        out = workdir.features(split)
+        features.extract(backbone, listed, layers, out, extraction, grids, f"{split} features")
     wait_for_workers(strategy)
     cached = {
         split: features.gather(listed, layers, workdir.features(split), extraction)
