@@ -6,8 +6,10 @@ side by side, and the exported features against the SavedModel's."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -413,3 +415,53 @@ def test_user_mistakes_are_one_line_and_exit_2(tree, tmp_path, command, args, me
     done = run_command(command, *common, *args)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_mirrored_over_two_devices_follows_the_one_device_probe(tree, tmp_path):
+    script = Path(__file__).with_name("probe_parity.py")
+    out = subprocess.run(
+        [sys.executable, str(script), str(tree), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
+    runs = json.loads(out.strip().splitlines()[-1])
+    one, two = runs["one"], runs["two"]
+    assert len(one["losses"]) == len(two["losses"]) == 15  # 4 epochs of 30 rows, batches of 8
+    # The same global batches and weights; only the order of float32 sums differs.
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-4)
+    assert one["losses"][-1] < one["losses"][0]
+    assert two["top1"] == one["top1"] and two["selection"] == one["selection"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_workers_share_the_features_and_train_the_classifiers_together(tree, tmp_path):
+    script = Path(__file__).with_name("probe_multiworker.py")
+    ports = [str(free_port()), str(free_port())]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tree), str(tmp_path), str(i), *ports],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert results[0] == results[1] and set(results[0]) == {"conv5", "fc7"}  # one model
+    layout = ProbeWorkdir(tmp_path)
+    assert layout.read_results()["images"] == {"train": 30, "val": 15}  # the chief wrote
+    assert len(list(layout.features("train").root.glob("fc7-*.npy"))) == 4
+    # 31 train files in shards of 8: worker 0 reads shards 0 and 2, worker 1 shards 1 and 3.
+    for (_, err), mine in zip(outputs, (16, 15), strict=True):
+        assert f"| {mine}/{mine} [" in err and "/31 [" not in err
+    assert (layout.classifier_run("fc7").root / "workers" / "1" / "ckpt").is_dir()

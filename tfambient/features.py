@@ -176,6 +176,8 @@ def extract_shard(
     rows = settings.rows(shard, len(images))
     paths = [images.paths[i] for i in rows]
     features, kept = compute(model, paths, settings, bar)
+    if bar is not None:
+        bar.update(len(paths) - len(kept))  # the images that did not decode
     listing = {
         "rows": [rows.start + int(i) for i in kept],
         "skipped": [

@@ -1,0 +1,40 @@
+"""Run by test_probe.py as one of two worker processes of a MultiWorkerMirroredStrategy on
+127.0.0.1 (TF_CONFIG must be set before TensorFlow starts): probe, sharing the feature
+shards and training the classifiers together; print this worker's results as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+tree, workdir, index, *ports = sys.argv[1:]
+os.environ["TF_CONFIG"] = json.dumps(
+    {
+        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+        "task": {"type": "worker", "index": int(index)},
+    }
+)
+
+from tiny import FC_UNITS, IMAGE_SIZE  # noqa: E402  (after TF_CONFIG is set)
+
+from tfambient.tasks import probe  # noqa: E402
+
+config = probe.ProbeConfig(
+    workdir=workdir,
+    train_dir=f"{tree}/train",
+    val_dir=f"{tree}/val",
+    fc_units=FC_UNITS,
+    layers="conv5,fc7",
+    image_size=IMAGE_SIZE,
+    batch_size=8,
+    epochs=2,
+    learning_rates="0.01,0.1",
+    weight_decays="0",
+    holdout_fraction=0.2,
+    shard_size=8,  # 4 train and 2 val shards, shared by the workers
+    strategy="auto",  # TF_CONFIG names two workers: multi-worker
+    seed=5,
+)
+summary = probe.run(config)
+print(json.dumps({layer: result["top1"] for layer, result in summary["layers"].items()}))
