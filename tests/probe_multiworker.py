@@ -16,22 +16,14 @@ os.environ["TF_CONFIG"] = json.dumps(
     }
 )
 
-from tiny import FC_UNITS, IMAGE_SIZE  # noqa: E402  (after TF_CONFIG is set)
+from tiny import probe_config  # noqa: E402  (after TF_CONFIG is set)
 
 from tfambient.tasks import probe  # noqa: E402
 
-config = probe.ProbeConfig(
-    workdir=workdir,
-    train_dir=f"{tree}/train",
-    val_dir=f"{tree}/val",
-    fc_units=FC_UNITS,
-    layers="conv5,fc7",
-    image_size=IMAGE_SIZE,
-    batch_size=8,
+config = probe_config(
+    tree,
+    workdir,
     epochs=2,
-    learning_rates="0.01,0.1",
-    weight_decays="0",
-    holdout_fraction=0.2,
     shard_size=8,  # 4 train and 2 val shards, shared by the workers
     strategy="auto",  # TF_CONFIG names two workers: multi-worker
     seed=5,

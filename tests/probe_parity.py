@@ -14,7 +14,7 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
 
-from tiny import FC_UNITS, IMAGE_SIZE  # noqa: E402  (after the devices are configured)
+from tiny import probe_config  # noqa: E402  (after the devices are configured)
 
 from tfambient.contracts.workdirs import ProbeWorkdir  # noqa: E402
 from tfambient.tasks import probe  # noqa: E402
@@ -23,21 +23,7 @@ tree, root = sys.argv[1:]
 
 
 def run(workdir: str, strategy) -> dict:
-    config = probe.ProbeConfig(
-        workdir=workdir,
-        train_dir=f"{tree}/train",
-        val_dir=f"{tree}/val",
-        fc_units=FC_UNITS,
-        layers="conv5,fc7",
-        image_size=IMAGE_SIZE,
-        batch_size=8,
-        epochs=4,
-        learning_rates="0.01,0.1",
-        weight_decays="1e-4",
-        holdout_fraction=0.2,
-        steps_per_loop=1,
-        seed=3,
-    )
+    config = probe_config(tree, workdir, steps_per_loop=1, seed=3)
     summary = probe.run(config, strategy)
     log = ProbeWorkdir(workdir).classifier_run("fc7").read_metrics_log()
     return {

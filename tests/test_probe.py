@@ -9,7 +9,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from image_tree import BROKEN, COLOURS, EMPTY_CLASS, NOT_AN_IMAGE, damage, write_tree
-from tiny import FC_UNITS, IMAGE_SIZE
+from tiny import FC_UNITS, IMAGE_SIZE, probe_config
+from workers import run_two_workers
 
 from tfambient import architectures, data, features, images, models, trainer
 from tfambient.contracts.workdirs import FeatureDir, ProbeWorkdir, TrainWorkdir
@@ -63,6 +63,19 @@ def exported(tmp_path_factory) -> Path:
     return workdir.root
 
 
+def run_probe(tree: Path, workdir: Path, backbone: object, *more: str):
+    """tfambient-probe of ``tree``'s train and val folders, as the docs show it."""
+    return run_command(
+        "tfambient-probe",
+        f"--backbone={backbone}",
+        f"--train_dir={tree / 'train'}",
+        f"--val_dir={tree / 'val'}",
+        f"--workdir={workdir}",
+        *PROBE_ARGS,
+        *more,
+    )
+
+
 PROBE_ARGS = (
     f"--image_size={IMAGE_SIZE}",
     "--batch_size=8",
@@ -78,14 +91,7 @@ PROBE_ARGS = (
 def probed(tree, exported, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """tfambient-probe of the exported backbone, every default layer, as the docs show it."""
     workdir = tmp_path_factory.mktemp("probe")
-    done = run_command(
-        "tfambient-probe",
-        f"--backbone={exported}",
-        f"--train_dir={tree / 'train'}",
-        f"--val_dir={tree / 'val'}",
-        f"--workdir={workdir}",
-        *PROBE_ARGS,
-    )
+    done = run_probe(tree, workdir, exported)
     assert done.returncode == 0, done.stderr[-3000:]
     return workdir, done
 
@@ -151,16 +157,7 @@ def test_a_rerun_with_other_classifier_settings_reuses_the_cached_features(
     layout = ProbeWorkdir(copy)
     before = shard_times(layout)
     assert len(before) == 2 * len(ALEXNET_LAYERS)
-    done = run_command(
-        "tfambient-probe",
-        f"--backbone={exported}",
-        f"--train_dir={tree / 'train'}",
-        f"--val_dir={tree / 'val'}",
-        f"--workdir={copy}",
-        *PROBE_ARGS,
-        "--epochs=2",
-        "--layers=conv1,fc7",
-    )
+    done = run_probe(tree, copy, exported, "--epochs=2", "--layers=conv1,fc7")
     assert done.returncode == 0, done.stderr[-3000:]
     assert shard_times(layout) == before  # not one feature recomputed
     assert "train features" not in done.stderr and "retraining the classifiers" in done.stderr
@@ -175,14 +172,7 @@ def test_a_rerun_of_a_finished_probe_trains_nothing(probed, tree, exported, tmp_
     shutil.copytree(probed[0], copy)
     layout = ProbeWorkdir(copy)
     logs = {layer: layout.classifier_run(layer).metrics_log.read_text() for layer in ["conv1"]}
-    done = run_command(
-        "tfambient-probe",
-        f"--backbone={exported}",
-        f"--train_dir={tree / 'train'}",
-        f"--val_dir={tree / 'val'}",
-        f"--workdir={copy}",
-        *PROBE_ARGS,
-    )
+    done = run_probe(tree, copy, exported)
     assert done.returncode == 0, done.stderr[-3000:]
     assert layout.classifier_run("conv1").metrics_log.read_text() == logs["conv1"]
     assert layout.read_results()["layers"] == ProbeWorkdir(probed[0]).read_results()["layers"]
@@ -191,17 +181,9 @@ def test_a_rerun_of_a_finished_probe_trains_nothing(probed, tree, exported, tmp_
 def test_features_from_another_backbone_are_refused_in_the_same_workdir(probed, tree, tmp_path):
     copy = tmp_path / "probe"
     shutil.copytree(probed[0], copy)
-    done = run_command(
-        "tfambient-probe",
-        "--backbone=random",
-        f"--fc_units={FC_UNITS}",
-        f"--train_dir={tree / 'train'}",
-        f"--val_dir={tree / 'val'}",
-        f"--workdir={copy}",
-        *PROBE_ARGS,
-    )
+    done = run_probe(tree, copy, "random", f"--fc_units={FC_UNITS}")
     assert done.returncode == 2
-    assert "holds features computed with other settings: backbone" in done.stderr
+    assert "holds features computed with other settings: weights_sha256" in done.stderr
     assert done.stderr.count("\n") == 1
 
 
@@ -218,14 +200,10 @@ def test_labels_unrelated_to_the_pictures_leave_the_probe_at_chance(tmp_path):
                 folder = tmp_path / split / name
                 folder.mkdir(parents=True, exist_ok=True)
                 keras.utils.save_img(folder / f"{i}.png", pixels, scale=False)
-    config = probe.ProbeConfig(
-        workdir=str(tmp_path / "probe"),
-        train_dir=str(tmp_path / "train"),
-        val_dir=str(tmp_path / "val"),
-        fc_units=FC_UNITS,
+    config = probe_config(
+        tmp_path,
+        tmp_path / "probe",
         layers="conv1",
-        image_size=IMAGE_SIZE,
-        batch_size=8,
         epochs=20,
         learning_rates="0.1",
         weight_decays="0",
@@ -435,27 +413,9 @@ def test_mirrored_over_two_devices_follows_the_one_device_probe(tree, tmp_path):
     assert two["top1"] == one["top1"] and two["selection"] == one["selection"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_workers_share_the_features_and_train_the_classifiers_together(tree, tmp_path):
     script = Path(__file__).with_name("probe_multiworker.py")
-    ports = [str(free_port()), str(free_port())]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(tree), str(tmp_path), str(i), *ports],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (_, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err[-3000:]
+    outputs = run_two_workers(script, str(tree), str(tmp_path))
     results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     assert results[0] == results[1] and set(results[0]) == {"conv5", "fc7"}  # one model
     layout = ProbeWorkdir(tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 from tiny import train_config
+from workers import run_two_workers
 
 from tfambient.tasks import pretext as train
 
@@ -59,27 +59,9 @@ def test_mirrored_over_two_devices_follows_the_one_device_loss_curve(data_dir, t
     assert curves["one"][0] != curves["one"][-1]  # it trained
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_workers_train_together_and_agree(data_dir, tmp_path):
     script = Path(__file__).with_name("multiworker.py")
-    ports = [str(free_port()), str(free_port())]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(data_dir), str(tmp_path), str(i), *ports],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (_, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err[-3000:]
+    outputs = run_two_workers(script, str(data_dir), str(tmp_path))
     curves = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     assert len(curves[0]) == 2 and curves[0] == curves[1]  # all-reduced: one model
     assert (tmp_path / "export" / "backbone.keras").exists()  # the chief exported

@@ -7,15 +7,18 @@ function, :func:`batches`, that every task's input goes through:
   :class:`ShardDecoder` the prepared shard files of a split (parsed in batches with
   tf.io.parse_example and checked against the record counts of dataset.json, so that a damaged
   shard is named rather than reported as "corrupted record at 82989"); :class:`PairDecoder`
-  a dataset of (JPEG, targets) pairs (the VOC images);
+  a dataset of (JPEG, targets) pairs (the VOC images; image files, :func:`image_files`);
+  :class:`ArrayDecoder` the rows of float16 .npy shards (a probe's cached features, the
+  "image" of its records);
 * a parser turns a record's JPEG and a seed into the model's input, a standardized float32
   image: :func:`train_crop` (a random crop, decoding only the crop, flip and colour jitter),
   :func:`eval_crop` (the central 87.5 %: at the stored short side of 256 that is ResNet's
-  "resize to 256, centre-crop 224", with no resampling at image_size 224) and
-  :func:`test_crops` (VOC's several random crops per test image).
+  "resize to 256, centre-crop 224", with no resampling at image_size 224),
+  :func:`any_eval_crop` (the same of an image file of any format), :func:`test_crops` (VOC's
+  several random crops per test image) and :func:`feature_rows` (a cached row, as float32).
 
-:func:`pretext_dataset` is the pretext task's input; tfambient.tasks.voc builds VOC's from
-the same pieces.
+:func:`pretext_dataset` is the pretext task's input; tfambient.tasks.voc builds VOC's, and
+tfambient.features and tfambient.tasks.probe the probe's, from the same pieces.
 
 Distribution: under `distribute_datasets_from_function` each input pipeline reads a disjoint
 part of the source: whole files when there are at least as many files as pipelines, else
@@ -319,6 +322,19 @@ def _file_records(
     return batches.concatenate(end).scan((zero, zero), step).unbatch()
 
 
+def _pipeline_files(files: tf.data.Dataset, count: int, reading: _Reading) -> tf.data.Dataset:
+    """The ``count`` files this pipeline reads: its share of them when pipelines take whole
+    files, in a shuffled order in training, repeated if asked."""
+    share = reading.share
+    if share.pipelines > 1 and not share.by_record:
+        files = files.shard(share.pipelines, share.index)
+    if reading.shuffle_files:
+        files = files.shuffle(count, seed=reading.seed, reshuffle_each_iteration=True)
+    if reading.repeat:
+        files = files.repeat()
+    return files
+
+
 class Decoder(Protocol):
     """Where records come from: ``files`` units that pipelines can be given whole, and
     ``records``, one pipeline's share of them as {"image": JPEG bytes, "label": targets}."""
@@ -346,12 +362,7 @@ class ShardDecoder:
         share = reading.share
         paths, counts = zip(*self.shards, strict=True)
         files = tf.data.Dataset.from_tensor_slices((list(paths), np.array(counts, np.int64)))
-        if share.pipelines > 1 and not share.by_record:
-            files = files.shard(share.pipelines, share.index)
-        if reading.shuffle_files:
-            files = files.shuffle(self.files, seed=reading.seed, reshuffle_each_iteration=True)
-        if reading.repeat:
-            files = files.repeat()
+        files = _pipeline_files(files, self.files, reading)
         read_file = functools.partial(
             _file_records, label=self.label, share=share, corrupt=self.corrupt
         )
@@ -449,12 +460,7 @@ class ArrayDecoder:
                 rows,
             )
         )
-        if share.pipelines > 1 and not share.by_record:
-            files = files.shard(share.pipelines, share.index)
-        if reading.shuffle_files:
-            files = files.shuffle(self.files, seed=reading.seed, reshuffle_each_iteration=True)
-        if reading.repeat:
-            files = files.repeat()
+        files = _pipeline_files(files, self.files, reading)
         labels, keep = tf.constant(self.labels), tf.constant(self.keep)
 
         def read(path, offset, start, count):

@@ -29,6 +29,7 @@ problems.csv (images skipped, empty classes).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import math
@@ -44,7 +45,7 @@ from tqdm import tqdm
 from tfambient import architectures, data, features, images, trainer
 from tfambient.contracts.files import write_csv, write_json, write_text
 from tfambient.contracts.workdirs import FeatureDir, ProbeWorkdir, RunWorkdir, read_json
-from tfambient.tasks.voc import backbone_file, load_backbone
+from tfambient.tasks.voc import load_backbone
 
 logger = logging.getLogger(__name__)
 
@@ -166,18 +167,18 @@ class FeaturesConfig:
 # ---------------------------------------------------------------------------- features
 
 
-def backbone_settings(config: ProbeConfig | FeaturesConfig, arch: str) -> dict:
-    """What decides the features besides the images: the backbone (its file's size and time,
-    so that a retrained one is noticed), the input size, the shard size."""
-    settings = {"arch": arch, "image_size": config.image_size, "shard_size": config.shard_size}
-    if config.backbone == "random":
-        return settings | {"backbone": "random", "fc_units": config.fc_units, "seed": config.seed}
-    path = backbone_file(config.backbone)
-    stat = path.stat()
-    return settings | {
-        "backbone": str(path.resolve()),
-        "backbone_bytes": stat.st_size,
-        "backbone_mtime_ns": stat.st_mtime_ns,
+def backbone_settings(config: ProbeConfig | FeaturesConfig, backbone: keras.Model) -> dict:
+    """What decides the features besides the images: the backbone's architecture and weights
+    (their SHA-256: a retrained backbone is noticed, the same one exported again is not), the
+    input size, the shard size."""
+    weights = hashlib.sha256()
+    for array in backbone.get_weights():
+        weights.update(np.ascontiguousarray(array).tobytes())
+    return {
+        "arch": backbone.name,
+        "weights_sha256": weights.hexdigest(),
+        "image_size": config.image_size,
+        "shard_size": config.shard_size,
     }
 
 
@@ -202,13 +203,13 @@ def wait_for_workers(strategy: tf.distribute.Strategy) -> None:
 
 
 def holdout_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Which rows are held out: ``fraction`` of each class's rows (rounded, and never all
-    of a class), drawn with ``seed``."""
+    """Which rows are held out: ``fraction`` of each class's rows (rounded up, and never
+    all of a class), drawn with ``seed``."""
     held = np.zeros(len(labels), bool)
     rng = np.random.default_rng([seed, 1])
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        count = min(round(fraction * len(members)), len(members) - 1)
+        count = min(math.ceil(fraction * len(members)), len(members) - 1)
         held[rng.permutation(members)[:count]] = True
     return held
 
@@ -471,15 +472,21 @@ def read_lists(config: ProbeConfig) -> dict[str, images.ImageList]:
     train = train.subsample(config.train_per_class, config.seed)
     if len(train.classes) < 2:
         raise ValueError(f"{config.train_dir}: images of at least two classes are needed")
+    held = holdout_mask(np.asarray(train.labels), config.holdout_fraction, config.seed)
+    if len(config.grid()) > 1 and not held.any():
+        raise ValueError(
+            f"{config.train_dir}: no class has two images to hold one out and choose among "
+            f"the settings; give one --learning_rates and one --weight_decays"
+        )
     val = images.read_labelled(config.val_dir, train.classes)
     if not len(val):
         raise ValueError(f"{config.val_dir}: no images of the training classes")
     return dict(zip(ProbeWorkdir.SPLITS, (train, val), strict=True))
 
 
-def feature_settings(config: ProbeConfig, arch: str) -> dict[str, dict]:
+def feature_settings(config: ProbeConfig, backbone: keras.Model) -> dict[str, dict]:
     """By split, what decides its cached features: the backbone, the input, the images."""
-    settings = backbone_settings(config, arch)
+    settings = backbone_settings(config, backbone)
     by_split = {}
     for split in ProbeWorkdir.SPLITS:
         source = {"images": str(Path(getattr(config, f"{split}_dir")).resolve())}
@@ -497,7 +504,7 @@ def run(config: ProbeConfig, strategy: tf.distribute.Strategy | None = None) -> 
     features.check_layers(backbone, layers)
     lists = read_lists(config)
     workdir = ProbeWorkdir(config.workdir)
-    for split, settings in feature_settings(config, backbone.name).items():
+    for split, settings in feature_settings(config, backbone).items():
         features.begin(workdir.features(split), settings)  # refuses another backbone's cache
     for split, listed in lists.items():
         if listed.problems:
@@ -629,7 +636,7 @@ def export_features(config: FeaturesConfig) -> dict:
         raise ValueError(f"{config.images}: no images found")
     out = FeatureDir(config.output)
     grids = dict(arch.probe_grids) if config.pool == "probe" else None
-    settings = backbone_settings(config, backbone.name) | {
+    settings = backbone_settings(config, backbone) | {
         "images": str(Path(config.images).resolve()),
         "pool": config.pool,
     }
