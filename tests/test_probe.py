@@ -454,3 +454,10 @@ def test_two_workers_share_the_features_and_train_the_classifiers_together(tree,
     for (_, err), mine in zip(outputs, (16, 15), strict=True):
         assert f"| {mine}/{mine} [" in err and "/31 [" not in err
     assert (layout.classifier_run("fc7").root / "workers" / "1" / "ckpt").is_dir()
+
+
+def test_features_beyond_half_precision_are_clipped_not_infinite():
+    values = np.array([[1.5, 7e4, -1e6]], np.float32)
+    half = features.to_half(values, "conv1")
+    assert half.dtype == np.float16 and np.isfinite(half).all()
+    assert half.tolist() == [[1.5, 65504.0, -65504.0]]

@@ -137,7 +137,7 @@ def compute(
     kept = []
     for images, index in _batches(paths, settings):
         for name, values in model.predict_on_batch(images).items():
-            outputs[name].append(values.astype(DTYPE))
+            outputs[name].append(to_half(values, name))
         kept.append(index.numpy())
         if bar is not None:
             bar.update(len(kept[-1]))
@@ -146,6 +146,17 @@ def compute(
         for name, parts in outputs.items()
     }
     return features, np.concatenate(kept) if kept else np.zeros(0, np.int64)
+
+
+def to_half(values: np.ndarray, layer: str) -> np.ndarray:
+    """float16 values; any beyond its range (65504) are clipped to it, with a warning,
+    rather than stored as infinities that would make the probe's loss NaN."""
+    limit = np.finfo(DTYPE).max
+    beyond = np.abs(values) > limit
+    if beyond.any():
+        logger.warning("%s: %d values beyond float16's range, clipped", layer, beyond.sum())
+        values = np.clip(values, -limit, limit)
+    return values.astype(DTYPE)
 
 
 def _dims(model: keras.Model, name: str) -> int:

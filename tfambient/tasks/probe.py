@@ -15,14 +15,15 @@ papers, Owens et al.'s Places results; docs/probe.md), every number a field of
   and L2 weight decay on its weights, for ``epochs`` passes over the training rows.
 * the learning rate and the weight decay: every pair of ``learning_rates`` x
   ``weight_decays`` is trained on train less a held-out part (``holdout_fraction`` of each
-  class, seeded); the pair of the best held-out top-1 is trained again on all of train and
-  evaluated once on val: top-1, top-5 and per-class accuracy.
+  class, seeded); the classifier of the pair of best held-out top-1, trained on all of train,
+  is evaluated once on val: top-1, top-5 and per-class accuracy.
 
-Every pair is a head of one model trained in one run (:class:`ProbeTask`): head k's loss is
+Every pair is two heads of one model trained in one run (:class:`Heads`, :class:`ProbeTask`),
+one learning from train less the held-out rows, one from all of train: head k's loss is
 scaled by its learning rate, which under SGD (with momentum) is the same as its own learning
 rate, so one pass over the data trains them all. The classifiers are tasks of
-:func:`tfambient.trainer.fit`, under any tf.distribute strategy, resumable (WORKDIR/layers/
-<layer>/{select,final}); their inputs are :mod:`tfambient.data`'s (the cached rows through
+:func:`tfambient.trainer.fit`, under any tf.distribute strategy, resumable
+(WORKDIR/layers/<layer>/); their inputs are :mod:`tfambient.data`'s (the cached rows through
 ``data.batches``). Results: WORKDIR/probe.json, accuracy.{md,csv}, per_class.csv and
 problems.csv (images skipped, empty classes).
 """
@@ -239,7 +240,9 @@ class Heads:
     """The classifiers trained side by side on one layer: a head per (learning rate, weight
     decay) of the grid learning from train less the held-out rows (to choose the setting),
     unless there is nothing to choose, then a head per pair learning from all of train (of
-    which the chosen one is scored on val)."""
+    which the chosen one is scored on val). The choosing heads' losses are averaged over
+    whole batches, held-out rows counting 0, so they learn at about (1 - holdout_fraction)
+    of their rates: all alike, which keeps the choice fair."""
 
     grid: tuple[tuple[float, float], ...]
     choosing: bool
