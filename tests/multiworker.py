@@ -5,16 +5,11 @@ worker's loss curve as JSON."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-data_dir, workdir, index, *ports = sys.argv[1:]
-os.environ["TF_CONFIG"] = json.dumps(
-    {
-        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
-        "task": {"type": "worker", "index": int(index)},
-    }
-)
+from workers import join_cluster
+
+data_dir, workdir = join_cluster(sys.argv[1:])
 
 from tiny import train_config  # noqa: E402  (after TF_CONFIG is set)
 

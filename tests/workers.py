@@ -4,10 +4,26 @@ the test's arguments, then its index and both workers' ports."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+
+def join_cluster(argv: list[str]) -> list[str]:
+    """In a worker script: set TF_CONFIG (before TensorFlow starts) from the worker's index
+    and the ports that end ``argv`` (as run_two_workers passes them); returns the script's
+    own arguments."""
+    *own, index, first, second = argv
+    os.environ["TF_CONFIG"] = json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{port}" for port in (first, second)]},
+            "task": {"type": "worker", "index": int(index)},
+        }
+    )
+    return own
 
 
 def free_port() -> int:
