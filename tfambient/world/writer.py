@@ -164,7 +164,7 @@ def _check_settings(
         )
     if num_workers < 0:
         raise ValueError(f"num_workers must be 0 (this process) or more, got {num_workers}")
-    if 0 < scene_images < MIN_SCENE_IMAGES or scene_images < 0:
+    if scene_images != 0 and scene_images < MIN_SCENE_IMAGES:
         raise ValueError(
             f"scene_images must be 0 (no scene tree) or at least {MIN_SCENE_IMAGES} (two train "
             f"and one val picture per scene), got {scene_images}"
