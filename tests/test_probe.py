@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 from image_tree import BROKEN, COLOURS, EMPTY_CLASS, NOT_AN_IMAGE, damage, write_tree
 from tiny import FC_UNITS, IMAGE_SIZE, probe_config
-from workers import run_two_workers
+from workers import run_workers
 
 from tfambient import architectures, data, features, images, models, trainer
 from tfambient.contracts.workdirs import FeatureDir, ProbeWorkdir, TrainWorkdir
@@ -442,18 +442,59 @@ def test_mirrored_over_two_devices_follows_the_one_device_probe(tree, tmp_path):
     assert two["top1"] == one["top1"] and two["selection"] == one["selection"]
 
 
+def features_by_path(layout: FeatureDir, layer: str) -> dict[str, list[float]]:
+    """Each image's row of ``layer``, by the path index.csv gives it."""
+    rows = np.concatenate([np.load(shard) for shard in sorted(layout.root.glob(f"{layer}-*.npy"))])
+    return {entry["path"]: rows[int(entry["row"])].tolist() for entry in rows_of(layout.index)}
+
+
 def test_two_workers_share_the_features_and_train_the_classifiers_together(tree, tmp_path):
-    script = Path(__file__).with_name("probe_multiworker.py")
-    outputs = run_two_workers(script, str(tree), str(tmp_path))
-    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
-    assert results[0] == results[1] and set(results[0]) == {"conv5", "fc7"}  # one model
-    layout = ProbeWorkdir(tmp_path)
+    """tfambient-probe and tfambient-features as two hosts start them (docs/probe.md), on
+    one shared workdir."""
+    common = (f"--fc_units={FC_UNITS}", f"--image_size={IMAGE_SIZE}", "--seed=5")
+    common += ("--shard_size=8",)  # 4 train shards, shared by the workers
+
+    def probe_args(index: int) -> list[str]:
+        return [
+            "--backbone=random",
+            f"--train_dir={tree / 'train'}",
+            f"--val_dir={tree / 'val'}",
+            f"--workdir={tmp_path / 'probe'}",
+            "--layers=conv5,fc7",
+            *common,
+            "--batch_size=8",
+            "--epochs=2",
+            "--learning_rates=0.01,0.1",
+            "--weight_decays=1e-4",
+            "--holdout_fraction=0.2",
+            # --strategy=auto: TF_CONFIG names two workers, so MultiWorkerMirroredStrategy
+        ]
+
+    workers = run_workers("tfambient-probe", probe_args)
+    for worker in workers:
+        assert worker.returncode == 0, worker.stderr[-3000:]
+    tables = [[line for line in w.stdout.splitlines() if line.startswith("| ")] for w in workers]
+    assert tables[0] == tables[1] and len(tables[0]) == 3  # one model: conv5, fc7
+    layout = ProbeWorkdir(tmp_path / "probe")
     assert layout.read_results()["images"] == {"train": 30, "val": 15}  # the chief wrote
     assert len(list(layout.features("train").root.glob("fc7-*.npy"))) == 4
     # 31 train files in shards of 8: worker 0 reads shards 0 and 2, worker 1 shards 1 and 3.
-    for (_, err), mine in zip(outputs, (16, 15), strict=True):
-        assert f"| {mine}/{mine} [" in err and "/31 [" not in err
+    for worker, mine in zip(workers, (16, 15), strict=True):
+        assert f"| {mine}/{mine} [" in worker.stderr and "/31 [" not in worker.stderr
     assert (layout.classifier_run("fc7").root / "workers" / "1" / "ckpt").is_dir()
+
+    def features_args(index: int) -> list[str]:
+        output = tmp_path / "features"
+        return ["--backbone=random", f"--images={tree / 'train'}", f"--output={output}", *common]
+
+    workers = run_workers("tfambient-features", features_args)
+    for worker in workers:
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        assert "fc7: 30 x " in worker.stdout
+    exported, cached = FeatureDir(tmp_path / "features"), layout.features("train")
+    settings = [d.read_description()["settings"] for d in (exported, cached)]
+    assert settings[0]["weights_sha256"] == settings[1]["weights_sha256"]  # one backbone
+    assert features_by_path(exported, "fc7") == features_by_path(cached, "fc7")
 
 
 def test_features_beyond_half_precision_are_clipped_not_infinite():

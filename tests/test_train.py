@@ -13,7 +13,6 @@ import keras
 import numpy as np
 import pytest
 from tiny import train_config
-from workers import run_two_workers
 
 from tfambient.tasks import pretext as train
 
@@ -57,15 +56,6 @@ def test_mirrored_over_two_devices_follows_the_one_device_loss_curve(data_dir, t
     # difference of ~1e-7 per step that six Adam steps at lr 1e-4 leave far below 1e-4.
     np.testing.assert_allclose(curves["two"], curves["one"], rtol=1e-4)
     assert curves["one"][0] != curves["one"][-1]  # it trained
-
-
-def test_two_workers_train_together_and_agree(data_dir, tmp_path):
-    script = Path(__file__).with_name("multiworker.py")
-    outputs = run_two_workers(script, str(data_dir), str(tmp_path))
-    curves = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
-    assert len(curves[0]) == 2 and curves[0] == curves[1]  # all-reduced: one model
-    assert (tmp_path / "export" / "backbone.keras").exists()  # the chief exported
-    assert (tmp_path / "workers" / "1" / "ckpt").is_dir()  # the other saved aside
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

@@ -21,40 +21,18 @@ from absl import flags
 from tfambient.cli.common import (
     UserError,
     dataclass_from_flags,
+    define_cluster_timeout_flag,
     define_dataclass_flags,
-    load_tensorflow,
+    start_strategy,
 )
 from tfambient.cli.common import run as run_app
+from tfambient.configs import FeaturesConfig
 from tfambient.contracts.workdirs import FeatureDir
-
-load_tensorflow()  # the flags are FeaturesConfig's fields, and tasks/probe.py needs TensorFlow
 
 FLAGS = flags.FLAGS
 
-# Every field of tasks.probe.FeaturesConfig is a flag of the same name.
-HELP = {
-    "images": "A folder of images (searched recursively) or a CSV whose first column is a path.",
-    "output": "Where the .npy shards, index.csv, features.json and problems.csv go.",
-    "backbone": "A tfambient-train workdir, its export/ dir, a backbone .keras file, or 'random'.",
-    "arch": "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random).",
-    "fc_units": "With --backbone=random: AlexNet's fc6 and fc7 width.",
-    "layer": "Comma-separated layers; default: fc7 (AlexNet) or pool (ResNet-18).",
-    "image_size": "Side of the central crop fed to the backbone.",
-    "pool": "none: each layer as the backbone gives it, flattened; probe: conv maps "
-    "average-pooled to about 9,000 numbers as tfambient-probe does.",
-    "batch_size": "Images per batch.",
-    "shard_size": "Images per .npy shard.",
-    "seed": "Random seed of a random backbone.",
-}
-
-
-def _define_flags() -> None:
-    from tfambient.tasks.probe import FeaturesConfig
-
-    define_dataclass_flags(FeaturesConfig, HELP, __name__)
-
-
-_define_flags()
+define_dataclass_flags(FeaturesConfig, __name__)
+define_cluster_timeout_flag(__name__)
 
 
 def main(argv: list[str]) -> None:
@@ -63,12 +41,16 @@ def main(argv: list[str]) -> None:
     for required in ("images", "output"):
         if not getattr(FLAGS, required):
             raise UserError(f"--{required} is required")
+    try:
+        config = dataclass_from_flags(FeaturesConfig)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
     from tfambient.tasks import probe
 
-    logging.getLogger().setLevel(logging.INFO)
     try:
-        config = dataclass_from_flags(probe.FeaturesConfig)
-        description = probe.export_features(config)
+        description = probe.export_features(config, strategy)
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
     layout = FeatureDir(config.output)

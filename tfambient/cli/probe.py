@@ -24,50 +24,18 @@ from absl import flags
 from tfambient.cli.common import (
     UserError,
     dataclass_from_flags,
+    define_cluster_timeout_flag,
     define_dataclass_flags,
-    load_tensorflow,
+    start_strategy,
 )
 from tfambient.cli.common import run as run_app
+from tfambient.configs import ProbeConfig
 from tfambient.contracts.workdirs import ProbeWorkdir
-
-load_tensorflow()  # the flags are ProbeConfig's fields, and tasks/probe.py needs TensorFlow
 
 FLAGS = flags.FLAGS
 
-# Every field of tasks.probe.ProbeConfig is a flag of the same name.
-HELP = {
-    "workdir": "Cached features, classifier checkpoints and the results go here.",
-    "train_dir": "Training images: a folder of class subfolders, or a CSV of path,label.",
-    "val_dir": "Validation images, the same way; classes the training images lack are skipped.",
-    "backbone": "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file.",
-    "arch": "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random).",
-    "fc_units": "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs').",
-    "layers": "Comma-separated layers to probe; default: conv1-conv5, fc6, fc7 (ResNet-18: "
-    "stage1-stage4, pool).",
-    "image_size": "Side of the central crop fed to the backbone.",
-    "train_per_class": "Use at most this many training images per class (seeded); 0: all.",
-    "batch_size": "Global batch size of the classifier's SGD, over all replicas.",
-    "epochs": "Passes of the classifier over the training features.",
-    "learning_rates": "Comma-separated learning rates tried (each a cosine decay to 0).",
-    "weight_decays": "Comma-separated L2 weight decays tried, each with every learning rate.",
-    "momentum": "SGD momentum.",
-    "holdout_fraction": "Part of each class's training images held out to choose the setting.",
-    "feature_batch_size": "Images per batch when computing features.",
-    "shard_size": "Images per cached feature shard (a resumed run redoes at most one).",
-    "strategy": "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG).",
-    "steps_per_loop": "Classifier steps run inside one compiled loop between logs.",
-    "checkpoint_every": "Save a classifier checkpoint every this many steps.",
-    "seed": "Random seed: held-out part, shuffling, subsampling, a random backbone.",
-}
-
-
-def _define_flags() -> None:
-    from tfambient.tasks.probe import ProbeConfig
-
-    define_dataclass_flags(ProbeConfig, HELP, __name__)
-
-
-_define_flags()
+define_dataclass_flags(ProbeConfig, __name__)
+define_cluster_timeout_flag(__name__)
 
 
 def main(argv: list[str]) -> None:
@@ -75,12 +43,16 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.workdir:
         raise UserError("--workdir is required")
+    try:
+        config = dataclass_from_flags(ProbeConfig)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
     from tfambient.tasks import probe
 
-    logging.getLogger().setLevel(logging.INFO)
     try:
-        config = dataclass_from_flags(probe.ProbeConfig)
-        summary = probe.run(config)
+        summary = probe.run(config, strategy)
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
     print()

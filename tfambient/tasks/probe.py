@@ -31,7 +31,6 @@ problems.csv (images skipped, empty classes).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import math
 import shutil
@@ -44,6 +43,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfambient import architectures, data, features, images, trainer
+from tfambient.configs import FeaturesConfig, ProbeConfig
 from tfambient.contracts.files import write_csv, write_json, write_text
 from tfambient.contracts.workdirs import FeatureDir, ProbeWorkdir, RunWorkdir, read_json
 from tfambient.tasks.voc import load_backbone
@@ -51,7 +51,6 @@ from tfambient.tasks.voc import load_backbone
 logger = logging.getLogger(__name__)
 
 TOP_K = 5
-POOLING = ("none", "probe")
 # Changing one of these retrains the classifiers; the cached features stay.
 CLASSIFIER_FIELDS = (
     "batch_size",
@@ -63,106 +62,6 @@ CLASSIFIER_FIELDS = (
     "seed",
 )
 _MOMENTS_BATCH = 1024
-
-
-def _numbers(text: str, flag: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"--{flag} must be comma-separated numbers, got {text!r}") from None
-    if not values or min(values) < 0:
-        raise ValueError(f"--{flag} must be numbers >= 0, got {text!r}")
-    return values
-
-
-def _check_positive(config: object, names: tuple[str, ...]) -> None:
-    for name in names:
-        if getattr(config, name) < 1:
-            raise ValueError(f"--{name} must be >= 1")
-
-
-def _check_arch(arch: str) -> None:
-    if arch and arch not in architectures.ARCHITECTURES:
-        raise ValueError(f"unknown --arch {arch}; known: {', '.join(architectures.ARCHITECTURES)}")
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """Everything that decides a probe; recorded in WORKDIR/config.json."""
-
-    workdir: str
-    train_dir: str = ""  # a class-folder tree or a path,label CSV
-    val_dir: str = ""
-    backbone: str = "random"
-    arch: str = ""  # "": the backbone's own (alexnet for random)
-    fc_units: int = 4096  # a random AlexNet's fc6 and fc7 width
-    layers: str = ""  # "": the architecture's probe layers
-    image_size: int = 224
-    train_per_class: int = 0  # 0: every training image
-    batch_size: int = 256
-    epochs: int = 30
-    learning_rates: str = "0.001,0.01,0.1"
-    weight_decays: str = "1e-5,1e-4,1e-3"
-    momentum: float = 0.9
-    holdout_fraction: float = 0.1
-    feature_batch_size: int = 64
-    shard_size: int = 2048
-    strategy: str = "auto"
-    steps_per_loop: int = 100
-    checkpoint_every: int = 1000
-    seed: int = 0
-
-    def __post_init__(self):
-        if not (self.train_dir and self.val_dir):
-            raise ValueError("give --train_dir and --val_dir")
-        _check_arch(self.arch)
-        _check_positive(
-            self,
-            ("image_size", "batch_size", "epochs", "feature_batch_size", "shard_size"),
-        )
-        _check_positive(self, ("steps_per_loop", "checkpoint_every"))
-        if not 0 <= self.holdout_fraction < 1:
-            raise ValueError("--holdout_fraction must be in [0, 1)")
-        if len(self.grid()) > 1 and self.holdout_fraction == 0:
-            raise ValueError("choosing among several settings needs --holdout_fraction > 0")
-
-    def grid(self) -> list[tuple[float, float]]:
-        """Every (learning rate, weight decay) pair tried, in order."""
-        rates = _numbers(self.learning_rates, "learning_rates")
-        if min(rates) <= 0:
-            raise ValueError(f"--learning_rates must be positive, got {self.learning_rates!r}")
-        return list(itertools.product(rates, _numbers(self.weight_decays, "weight_decays")))
-
-    def layer_names(self, arch: str) -> list[str]:
-        """The layers asked for, or the architecture's probe layers."""
-        if self.layers:
-            return [name.strip() for name in self.layers.split(",") if name.strip()]
-        return list(architectures.get(arch).probe_grids)
-
-
-@dataclass(frozen=True)
-class FeaturesConfig:
-    """What tfambient-features computes, on what, and where it writes it."""
-
-    images: str
-    output: str
-    backbone: str = ""
-    arch: str = ""  # "": the backbone's own (alexnet for random)
-    fc_units: int = 4096  # a random AlexNet's fc6 and fc7 width
-    layer: str = ""  # comma-separated; "": the architecture's default feature
-    image_size: int = 224
-    pool: str = "none"  # none: the layer as it is; probe: pooled as tfambient-probe does
-    batch_size: int = 64
-    shard_size: int = 2048
-    seed: int = 0
-
-    def __post_init__(self):
-        if not self.backbone:
-            raise ValueError("--backbone is required ('random' for a random initialisation)")
-        _check_arch(self.arch)
-        if self.pool not in POOLING:
-            raise ValueError(f"--pool must be none or probe, got {self.pool!r}")
-        _check_positive(self, ("image_size", "batch_size", "shard_size"))
 
 
 # ---------------------------------------------------------------------------- features
@@ -627,9 +526,10 @@ def write_results(workdir: ProbeWorkdir, summary: dict) -> None:
 # ---------------------------------------------------------------------------- feature export
 
 
-def export_features(config: FeaturesConfig) -> dict:
+def export_features(config: FeaturesConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """tfambient-features: the features of any images as .npy shards with index.csv;
-    returns features.json."""
+    returns features.json. Several workers share the shards of one OUTPUT, as the probe's."""
+    strategy = strategy or trainer.make_strategy(config.strategy)
     backbone, pretext = load_backbone(config)
     arch = architectures.get(backbone.name)
     layers = [n.strip() for n in config.layer.split(",") if n.strip()] or [arch.default_feature]
@@ -643,10 +543,15 @@ def export_features(config: FeaturesConfig) -> dict:
         "images": str(Path(config.images).resolve()),
         "pool": config.pool,
     }
-    extraction = features.Extraction(config.image_size, config.batch_size, config.shard_size)
+    extraction = features.Extraction(
+        config.image_size, config.batch_size, config.shard_size, *worker_of(strategy)
+    )
     features.begin(out, settings)
     features.extract(backbone, listed, layers, out, extraction, grids)
+    wait_for_workers(strategy)
     found = features.gather(listed, layers, out, extraction)
     describe = {"backbone": config.backbone, "arch": backbone.name, "pretext": pretext}
-    features.finish(found, listed, out, describe)
+    if trainer.is_chief(strategy):
+        features.finish(found, listed, out, describe)
+    wait_for_workers(strategy)  # features.json written
     return out.read_description()
