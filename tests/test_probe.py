@@ -474,7 +474,7 @@ def test_two_workers_share_the_features_and_train_the_classifiers_together(tree,
     for worker in workers:
         assert worker.returncode == 0, worker.stderr[-3000:]
     tables = [[line for line in w.stdout.splitlines() if line.startswith("| ")] for w in workers]
-    assert tables[0] == tables[1] and len(tables[0]) == 3  # one model: conv5, fc7
+    assert tables[0] == tables[1] and len(tables[0]) == 4  # one model: head, ---, conv5, fc7
     layout = ProbeWorkdir(tmp_path / "probe")
     assert layout.read_results()["images"] == {"train": 30, "val": 15}  # the chief wrote
     assert len(list(layout.features("train").root.glob("fc7-*.npy"))) == 4
@@ -488,8 +488,9 @@ def test_two_workers_share_the_features_and_train_the_classifiers_together(tree,
         return ["--backbone=random", f"--images={tree / 'train'}", f"--output={output}", *common]
 
     workers = run_workers("tfambient-features", features_args)
-    for worker in workers:
+    for worker, mine in zip(workers, (16, 15), strict=True):  # the same shards as above
         assert worker.returncode == 0, worker.stderr[-3000:]
+        assert f"| {mine}/{mine} [" in worker.stderr and "/31 [" not in worker.stderr
         assert "fc7: 30 x " in worker.stdout
     exported, cached = FeatureDir(tmp_path / "features"), layout.features("train")
     settings = [d.read_description()["settings"] for d in (exported, cached)]
