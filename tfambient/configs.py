@@ -27,6 +27,10 @@ def required(help: str) -> Any:
 
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+# What the commands that measure a backbone (voc, probe, features) say of the one they load.
+BACKBONE_HELP = "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file."
+ARCH_HELP = "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random)."
+FC_UNITS_HELP = "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs')."
 
 
 def _check_arch(arch: str) -> None:
@@ -122,15 +126,9 @@ class VocConfig:
     tfds_dir: str = option(
         "", "Read TFDS voc/2007 from this data dir instead (needs tensorflow-datasets)."
     )
-    backbone: str = option(
-        "random", "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file."
-    )
-    arch: str = option(
-        "", "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random)."
-    )
-    fc_units: int = option(
-        4096, "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs')."
-    )
+    backbone: str = option("random", BACKBONE_HELP)
+    arch: str = option("", ARCH_HELP)
+    fc_units: int = option(4096, FC_UNITS_HELP)
     mode: str = option(
         "head",
         "head (fc6-fc8 on frozen convs), all (every layer) or svm (linear probe of --layer).",
@@ -241,15 +239,9 @@ class ProbeConfig:
     val_dir: str = required(
         "Validation images, the same way; classes the training images lack are skipped."
     )
-    backbone: str = option(
-        "random", "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file."
-    )
-    arch: str = option(
-        "", "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random)."
-    )
-    fc_units: int = option(
-        4096, "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs')."
-    )
+    backbone: str = option("random", BACKBONE_HELP)
+    arch: str = option("", ARCH_HELP)
+    fc_units: int = option(4096, FC_UNITS_HELP)
     layers: str = option(
         "",
         "Comma-separated layers to probe; default: conv1-conv5, fc6, fc7 (ResNet-18: "
@@ -325,13 +317,9 @@ class FeaturesConfig:
         "A folder of images (searched recursively) or a CSV whose first column is a path."
     )
     output: str = required("Where the .npy shards, index.csv, features.json and problems.csv go.")
-    backbone: str = required(
-        "A tfambient-train workdir, its export/ dir, a backbone .keras file, or 'random'."
-    )
-    arch: str = option(
-        "", "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random)."
-    )
-    fc_units: int = option(4096, "With --backbone=random: AlexNet's fc6 and fc7 width.")
+    backbone: str = required(BACKBONE_HELP)
+    arch: str = option("", ARCH_HELP)
+    fc_units: int = option(4096, FC_UNITS_HELP)
     layer: str = option("", "Comma-separated layers; default: fc7 (AlexNet) or pool (ResNet-18).")
     image_size: int = option(224, "Side of the central crop fed to the backbone.")
     pool: str = option(

@@ -14,16 +14,13 @@ resumes; another layer into the same OUTPUT is added beside the first. See docs/
 
 from __future__ import annotations
 
-import logging
-
 from absl import flags
 
 from tfambient.cli.common import (
     UserError,
-    dataclass_from_flags,
     define_cluster_timeout_flag,
     define_dataclass_flags,
-    start_strategy,
+    start_from_flags,
 )
 from tfambient.cli.common import run as run_app
 from tfambient.configs import FeaturesConfig
@@ -41,12 +38,7 @@ def main(argv: list[str]) -> None:
     for required in ("images", "output"):
         if not getattr(FLAGS, required):
             raise UserError(f"--{required} is required")
-    try:
-        config = dataclass_from_flags(FeaturesConfig)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    logging.getLogger().setLevel(logging.INFO)
-    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
+    config, strategy = start_from_flags(FeaturesConfig)
     from tfambient.tasks import probe
 
     try:

@@ -17,16 +17,13 @@ problems.csv. See docs/probe.md.
 
 from __future__ import annotations
 
-import logging
-
 from absl import flags
 
 from tfambient.cli.common import (
     UserError,
-    dataclass_from_flags,
     define_cluster_timeout_flag,
     define_dataclass_flags,
-    start_strategy,
+    start_from_flags,
 )
 from tfambient.cli.common import run as run_app
 from tfambient.configs import ProbeConfig
@@ -43,12 +40,7 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.workdir:
         raise UserError("--workdir is required")
-    try:
-        config = dataclass_from_flags(ProbeConfig)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    logging.getLogger().setLevel(logging.INFO)
-    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
+    config, strategy = start_from_flags(ProbeConfig)
     from tfambient.tasks import probe
 
     try:
