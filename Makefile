@@ -14,8 +14,9 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 # The whole experiment, small: a synthetic world -> prepare -> pretext training on texture and
-# on MFCC clusters -> VOC transfer of both and of a random backbone -> report. Rerunning
-# resumes; DEMO_FLAGS=flags/demo_ci is the miniature the end-to-end test runs; SEED varies it.
+# on MFCC clusters -> VOC transfer of both and of a random backbone -> linear probes of every
+# layer of the three on the world's scene pictures -> report. Rerunning resumes;
+# DEMO_FLAGS=flags/demo_ci is the miniature the end-to-end test runs; SEED varies it.
 DEMO_FLAGS ?= flags/demo
 SEED ?= 0
 BIN := $(VENV)/bin
@@ -49,8 +50,18 @@ demo: $(INSTALLED)
 		--voc_dir=$(DEMO_DIR)/world/VOCdevkit --backbone=random --arch=alexnet \
 		--fc_units=$(FC_UNITS) \
 		--workdir=$(DEMO_DIR)/voc/random
+	for label in $(LABELS); do \
+		$(BIN)/tfambient-probe --flagfile=$(DEMO_FLAGS)/probe.flags --seed=$(SEED) \
+			--train_dir=$(DEMO_DIR)/world/scenes/train --val_dir=$(DEMO_DIR)/world/scenes/val \
+			--backbone=$(DEMO_DIR)/runs/$$label --workdir=$(DEMO_DIR)/probe/$$label || exit 1; \
+	done
+	$(BIN)/tfambient-probe --flagfile=$(DEMO_FLAGS)/probe.flags --seed=$(SEED) \
+		--train_dir=$(DEMO_DIR)/world/scenes/train --val_dir=$(DEMO_DIR)/world/scenes/val \
+		--backbone=random --arch=alexnet --fc_units=$(FC_UNITS) \
+		--workdir=$(DEMO_DIR)/probe/random
 	$(BIN)/tfambient-report --flagfile=$(DEMO_FLAGS)/report.flags --output=$(DEMO_DIR)/report \
-		$(addprefix $(DEMO_DIR)/runs/,$(LABELS)) $(addprefix $(DEMO_DIR)/voc/,$(LABELS) random)
+		$(addprefix $(DEMO_DIR)/runs/,$(LABELS)) $(addprefix $(DEMO_DIR)/voc/,$(LABELS) random) \
+		$(addprefix $(DEMO_DIR)/probe/,$(LABELS) random)
 
 test: $(INSTALLED)
 	$(PY) -m ruff check .

@@ -7,6 +7,7 @@ on stderr naming the problem and exit status 2, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 import tempfile
@@ -119,6 +120,18 @@ def _make_strategy(name: str):
     from tfambient import trainer  # Keras and the rest of TensorFlow, quietly too
 
     return trainer.make_strategy(name)
+
+
+def start_from_flags(cls):
+    """The command's settings, the dataclass ``cls`` built from its flags (a bad value is a
+    UserError), with INFO logs, and the strategy it runs under (:func:`start_strategy`,
+    from the field ``strategy`` and --cluster_timeout)."""
+    try:
+        config = dataclass_from_flags(cls)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    return config, start_strategy(config.strategy, flags.FLAGS.cluster_timeout)
 
 
 def _print_help(module_names: Sequence[str]) -> None:
