@@ -6,8 +6,9 @@
 Streams the shards of a tfambient-prepare directory into AlexNet or ResNet-18 with a softmax
 (cluster ids) or sigmoid (PCA sign bits) head, with AdamW and a one-cycle schedule, under the
 strategy --strategy picks (one device, all local GPUs, or the hosts of TF_CONFIG). Rerunning
-the same command resumes from the last checkpoint in --workdir. At the end the backbone is
-exported to WORKDIR/export/backbone (SavedModel) and WORKDIR/export/backbone.keras.
+the same command resumes from the last checkpoint in --workdir exactly where the run stopped
+(the input stream and dropout included); rerunning a finished run changes nothing. At the end
+the backbone is exported to WORKDIR/export/backbone (SavedModel) and WORKDIR/export/backbone.keras.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from tfambient.cli.common import (
     load_tensorflow,
 )
 from tfambient.cli.common import run as run_app
+from tfambient.contracts.files import write_text
 from tfambient.contracts.manifest import Manifest
+from tfambient.contracts.workdirs import TrainWorkdir
 
 load_tensorflow()  # the flags are TrainConfig's fields, and tasks/pretext.py needs TensorFlow
 
@@ -57,6 +60,11 @@ HELP = {
     "checkpoint_every": "Save a checkpoint every this many steps.",
     "keep_checkpoints": "Checkpoints kept (besides the best by validation loss).",
     "seed": "Random seed of initialisation, shuffling and augmentation.",
+    "deterministic": (
+        "Read, parse and batch in a fixed order (tf.data's deterministic interleave, map and "
+        "batch), so that a run, and a run resumed after a kill, gives the same figures; "
+        "--nodeterministic takes whatever input is ready first."
+    ),
     "skip_corrupt": "Skip and count corrupt records instead of stopping at the first.",
 }
 
@@ -85,7 +93,7 @@ def main(argv: list[str]) -> None:
         config = dataclass_from_flags(pretext.TrainConfig)
         workdir = Path(config.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "flags.txt").write_text(FLAGS.flags_into_string())
+        write_text(TrainWorkdir(workdir).flags, FLAGS.flags_into_string())
         result = pretext.train(config)
     except ValueError as error:
         raise UserError(str(error)) from None

@@ -8,7 +8,8 @@
 --mode=svm fits a linear SVM per class on frozen, L2-normalized features of --layer. The
 defaults are the protocol of the self-supervised literature (SGD, crops of 10-50 % of the
 image, 10 test crops averaged; lr and its halving period follow the mode unless given).
-Rerunning the same command resumes fine-tuning from WORKDIR/ckpt. The result: the AP table
+Rerunning the same command resumes fine-tuning from WORKDIR/ckpt exactly where it stopped;
+rerunning a finished run changes nothing. The result: the AP table
 printed at the end and WORKDIR/metrics.json, ap_table.{md,csv,json}, model.keras,
 problems.csv (images skipped or corrected, and why), tb/ (TensorBoard).
 """
@@ -64,6 +65,11 @@ HELP = {
     "checkpoint_every": "Save a checkpoint every this many steps.",
     "jit": "Compile each training step with XLA.",
     "seed": "Random seed of initialisation, crops and cross-validation folds.",
+    "deterministic": (
+        "Read, crop and batch the training images in a fixed order (tf.data's deterministic "
+        "map and batch), so that a run, and a run resumed after a kill, gives the same "
+        "figures; --nodeterministic takes whatever input is ready first."
+    ),
 }
 
 

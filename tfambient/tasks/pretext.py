@@ -54,6 +54,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     seed: int = 0
+    deterministic: bool = True  # the input pipeline's order (see data.batches)
     skip_corrupt: bool = False
 
     def __post_init__(self):
@@ -172,6 +173,9 @@ class PretextTask(trainer.Task):
     def counters(self) -> dict[str, int]:
         return {} if self.skipped is None else {"skipped_records": int(self.skipped.numpy())}
 
+    def checkpointed(self) -> dict[str, tf.Variable]:
+        return {} if self.skipped is None else {"skipped_records": self.skipped}
+
     def log_inputs(self, writer: tf.summary.SummaryWriter) -> None:
         """What the network sees: a few augmented training inputs."""
         images, _ = next(iter(self._augmented(8)))
@@ -188,6 +192,7 @@ class PretextTask(trainer.Task):
             training=True,
             augment=self.augment,
             seed=self.config.seed,
+            deterministic=self.config.deterministic,
             **options,
         )
 
@@ -240,16 +245,23 @@ def plan(config: TrainConfig) -> trainer.Plan:
 def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Train (or resume) to ``config.train_steps``; export the backbone; return the result.
 
+    A run that finished with the same config is left as it is (its result is returned).
     ``strategy`` overrides ``config.strategy`` (tests place replicas on logical CPUs).
     """
     workdir = Path(config.workdir)
+    layout = TrainWorkdir(workdir)
+    if layout.result.is_file():
+        result = layout.read_result()
+        if trainer.finished(result.get("config"), asdict(config)):
+            return result | {"history": []}
     trainer.write_config(workdir, config)
     strategy = strategy or trainer.make_strategy(config.strategy)
     task = PretextTask(config, strategy)
     history = trainer.fit(task, strategy, workdir, plan(config))
-    result = {"config": asdict(config), "final": history[-1] if history else {}}
+    # Nothing trained: a run killed after its last checkpoint, whose last figures were logged.
+    final = history[-1] if history else trainer.last_record(workdir)
+    result = {"config": asdict(config), "final": final}
     if trainer.is_chief(strategy):
-        layout = TrainWorkdir(workdir)
         trainer.export(task.backbone, layout)
         write_json(layout.result, result)
     return result | {"history": history}

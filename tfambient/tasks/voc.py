@@ -85,6 +85,7 @@ class VocConfig:
     checkpoint_every: int = 1000
     jit: bool = False
     seed: int = 0
+    deterministic: bool = True  # the input pipeline's order (see data.batches)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -251,6 +252,7 @@ def train_dataset(
         training=True,
         seed=config.seed,
         input_context=input_context,
+        deterministic=config.deterministic,
         shuffle_buffer=SHUFFLE_BUFFER,
     )
 
@@ -443,7 +445,15 @@ def tuned_scores(
 
 
 def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
-    """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json."""
+    """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json.
+
+    A run that finished with the same settings is left as it is (its metrics are returned).
+    """
+    layout = VocWorkdir(config.workdir)
+    if layout.is_finished():
+        metrics = layout.read_metrics()
+        if trainer.finished(metrics.get("settings"), config.settings()):
+            return metrics
     strategy = strategy or trainer.make_strategy(config.strategy)
     with strategy.scope():  # first: a wrong --backbone fails before any data is read
         backbone, pretext = load_backbone(config)
@@ -451,7 +461,6 @@ def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> di
     test_voc = read_source(config, config.test_split)
     workdir = Path(config.workdir)
     trainer.write_config(workdir, config)
-    layout = VocWorkdir(workdir)
     write_problems(layout.problems, [train_voc, test_voc])
     if config.rescale and not tf.train.latest_checkpoint(layout.checkpoints):
         sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)

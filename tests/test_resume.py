@@ -1,0 +1,102 @@
+"""A resumed run continues exactly where it stopped: tfambient-train killed with -9 right
+after a checkpoint, rerun, killed again mid-interval and rerun logs, step for step, the figures
+of a run that was never stopped (the input stream, its shuffles and augmentation draws, and
+dropout included), each step once, in metrics.jsonl and TensorBoard; under the default strategy
+and mirrored over two logical CPUs. Rerunning a finished run changes nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from killing import (
+    assert_same_curves,
+    assert_same_figures,
+    checkpoint_step,
+    contents,
+    figures,
+    kill_when,
+    logged_steps,
+    past_checkpoint,
+    run,
+    tensorboard_curves,
+    without_timing,
+)
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
+# Checkpoints at 10, 20, 30; logs every 2 steps, so a kill lands between checkpoints.
+SETTINGS = {
+    "batch_size": 8,
+    "train_steps": 30,
+    "steps_per_loop": 2,
+    "checkpoint_every": 10,
+    "eval_every": 10,
+    "keep_checkpoints": 1,
+    "color_jitter": 0.5,  # one more random draw per image
+}
+STEPS = list(range(2, 31, 2))
+
+
+def train_command(data_dir: Path, workdir: Path) -> list[str]:
+    """tfambient-train as a user runs it: the smoke flags (a narrow AlexNet with dropout)."""
+    flags = [f"--{name}={value}" for name, value in SETTINGS.items()]
+    return [
+        str(BIN / "tfambient-train"),
+        f"--flagfile={SMOKE}",
+        f"--data_dir={data_dir}",
+        f"--workdir={workdir}",
+        "--label=texture_k3",  # the test data's; the smoke flags name the demo's
+        *flags,
+    ]
+
+
+def mirrored_command(data_dir: Path, workdir: Path) -> list[str]:
+    """The same run mirrored over two logical CPUs (tiny.py's narrow AlexNet, with dropout)."""
+    script = Path(__file__).with_name("mirrored_train.py")
+    return [sys.executable, str(script), str(data_dir), str(workdir), json.dumps(SETTINGS)]
+
+
+def kill_twice_and_rerun(command: list[str], workdir: Path) -> None:
+    """Killed right after its first checkpoint, rerun and killed mid-interval, rerun."""
+    kill_when(command, lambda: checkpoint_step(workdir) > 0)
+    kill_when(command, lambda: past_checkpoint(workdir))
+    # The killed run logged steps past its last checkpoint: the rerun does them again.
+    assert max(logged_steps(workdir)) > checkpoint_step(workdir)
+    run(command)
+
+
+def test_a_run_killed_twice_logs_what_an_unstopped_run_logs_and_a_rerun_changes_nothing(
+    data_dir, tmp_path
+):
+    reference, workdir = tmp_path / "reference", tmp_path / "killed"
+    run(train_command(data_dir, reference))
+    kill_twice_and_rerun(train_command(data_dir, workdir), workdir)
+
+    assert logged_steps(workdir) == STEPS
+    assert_same_figures(figures(workdir), figures(reference))
+    assert_same_curves(tensorboard_curves(workdir), tensorboard_curves(reference))
+    result = json.loads((workdir / "result.json").read_text())
+    assert_same_figures([without_timing(result["final"])], figures(reference)[-1:])
+
+    finished = contents(workdir)
+    rerun = run(train_command(data_dir, workdir))
+    assert contents(workdir) == finished  # result.json, export, metrics, TensorBoard
+    assert "trained to step 30" in rerun.stdout
+
+
+def test_mirrored_over_two_devices_a_killed_run_logs_what_an_unstopped_run_logs(
+    data_dir, tmp_path
+):
+    reference, workdir = tmp_path / "reference", tmp_path / "killed"
+    done = run(mirrored_command(data_dir, reference))
+    assert "MirroredStrategy over 2 replica(s)" in done.stderr
+    kill_twice_and_rerun(mirrored_command(data_dir, workdir), workdir)
+
+    assert logged_steps(workdir) == STEPS
+    assert_same_figures(figures(workdir), figures(reference))
+    assert_same_curves(tensorboard_curves(workdir), tensorboard_curves(reference))
