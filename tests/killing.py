@@ -67,6 +67,15 @@ def past_checkpoint(workdir: Path) -> bool:
     return any(step > checkpoint_step(workdir) for step in logged_steps(workdir))
 
 
+def kill_twice_and_rerun(command: list[str], workdir: Path) -> None:
+    """Killed right after its first checkpoint, rerun and killed mid-interval, rerun."""
+    kill_when(command, lambda: checkpoint_step(workdir) > 0)
+    kill_when(command, lambda: past_checkpoint(workdir))
+    # The killed run logged steps past its last checkpoint: the rerun does them again.
+    assert max(logged_steps(workdir)) > checkpoint_step(workdir)
+    run(command)
+
+
 def without_timing(record: dict) -> dict:
     return {key: value for key, value in record.items() if key not in TIMING}
 
@@ -109,6 +118,13 @@ def assert_same_curves(got: dict, want: dict) -> None:
         for (step, mine), (_, theirs) in zip(got[tag], points, strict=True):
             if theirs is not None:
                 assert abs(mine - theirs) <= 1e-6 * abs(theirs), (tag, step)
+
+
+def assert_logged_alike(workdir: Path, reference: Path) -> None:
+    """metrics.jsonl and TensorBoard of ``workdir`` hold the figures of ``reference`` (a run
+    of the same command that was never stopped): the same steps, each once."""
+    assert_same_figures(figures(workdir), figures(reference))
+    assert_same_curves(tensorboard_curves(workdir), tensorboard_curves(reference))
 
 
 def contents(workdir: Path) -> dict[str, str]:

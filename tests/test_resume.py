@@ -12,16 +12,13 @@ from pathlib import Path
 
 import pytest
 from killing import (
-    assert_same_curves,
+    assert_logged_alike,
     assert_same_figures,
-    checkpoint_step,
     contents,
     figures,
-    kill_when,
+    kill_twice_and_rerun,
     logged_steps,
-    past_checkpoint,
     run,
-    tensorboard_curves,
     without_timing,
 )
 
@@ -61,15 +58,6 @@ def mirrored_command(data_dir: Path, workdir: Path) -> list[str]:
     return [sys.executable, str(script), str(data_dir), str(workdir), json.dumps(SETTINGS)]
 
 
-def kill_twice_and_rerun(command: list[str], workdir: Path) -> None:
-    """Killed right after its first checkpoint, rerun and killed mid-interval, rerun."""
-    kill_when(command, lambda: checkpoint_step(workdir) > 0)
-    kill_when(command, lambda: past_checkpoint(workdir))
-    # The killed run logged steps past its last checkpoint: the rerun does them again.
-    assert max(logged_steps(workdir)) > checkpoint_step(workdir)
-    run(command)
-
-
 def test_a_run_killed_twice_logs_what_an_unstopped_run_logs_and_a_rerun_changes_nothing(
     data_dir, tmp_path
 ):
@@ -78,8 +66,7 @@ def test_a_run_killed_twice_logs_what_an_unstopped_run_logs_and_a_rerun_changes_
     kill_twice_and_rerun(train_command(data_dir, workdir), workdir)
 
     assert logged_steps(workdir) == STEPS
-    assert_same_figures(figures(workdir), figures(reference))
-    assert_same_curves(tensorboard_curves(workdir), tensorboard_curves(reference))
+    assert_logged_alike(workdir, reference)
     result = json.loads((workdir / "result.json").read_text())
     assert_same_figures([without_timing(result["final"])], figures(reference)[-1:])
 
@@ -98,5 +85,4 @@ def test_mirrored_over_two_devices_a_killed_run_logs_what_an_unstopped_run_logs(
     kill_twice_and_rerun(mirrored_command(data_dir, workdir), workdir)
 
     assert logged_steps(workdir) == STEPS
-    assert_same_figures(figures(workdir), figures(reference))
-    assert_same_curves(tensorboard_curves(workdir), tensorboard_curves(reference))
+    assert_logged_alike(workdir, reference)
