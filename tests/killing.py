@@ -3,6 +3,7 @@ machine kills it, and what a run leaves behind, read as a user (or TensorBoard) 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import signal
@@ -51,10 +52,8 @@ def logged(workdir: Path) -> list[dict]:
     path = workdir / "metrics.jsonl"
     records = []
     for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             records.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
     return records
 
 

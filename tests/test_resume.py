@@ -76,9 +76,7 @@ def test_a_run_killed_twice_logs_what_an_unstopped_run_logs_and_a_rerun_changes_
     assert "trained to step 30" in rerun.stdout
 
 
-def test_mirrored_over_two_devices_a_killed_run_logs_what_an_unstopped_run_logs(
-    data_dir, tmp_path
-):
+def test_mirrored_over_two_devices_a_killed_run_logs_what_an_unstopped_run_logs(data_dir, tmp_path):
     reference, workdir = tmp_path / "reference", tmp_path / "killed"
     done = run(mirrored_command(data_dir, reference))
     assert "MirroredStrategy over 2 replica(s)" in done.stderr

@@ -264,7 +264,9 @@ def test_a_killed_fine_tuning_resumes_exactly_and_a_rerun_changes_nothing(voc_di
     kill_twice_and_rerun(command(workdir), workdir)
     assert logged_steps(workdir) == [2, 4, 6, 8, 10, 12]
     assert_logged_alike(workdir, reference)
-    resumed, unstopped = (json.loads((w / "metrics.json").read_text()) for w in (workdir, reference))
+    resumed, unstopped = (
+        json.loads((w / "metrics.json").read_text()) for w in (workdir, reference)
+    )
     for key in ("map_voc07", "map_sklearn", "per_class"):  # scores ranked alike: APs equal
         assert resumed[key] == unstopped[key], key
 

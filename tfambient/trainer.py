@@ -15,7 +15,7 @@ fails under the last on TF 2.21, and one loop is easier to reason about than thr
 supplies the layers and the optimizer; losses and scores are reduced across replicas explicitly,
 so the figures mean the same under every strategy. Each worker reads its training batches on
 the host through one iterator (checkpointed with the model) and hands them to its replicas
-(:func:`input_context`, :meth:`Loop._next_batch`): the iterator that
+(:func:`input_context`, :func:`next_batch`): the iterator that
 ``distribute_datasets_from_function`` returns cannot be checkpointed.
 
 The work directory: ckpt/ (tf.train.CheckpointManager: the last N, and the best by validation
@@ -158,6 +158,17 @@ def input_context(strategy: tf.distribute.Strategy) -> tf.distribute.InputContex
     )
 
 
+def next_batch(strategy: tf.distribute.Strategy, iterator):
+    """The next global batch from a host iterator of one replica's batches: this worker's
+    replicas take its next batches, one each, in replica order, as the iterator of
+    ``distribute_datasets_from_function`` hands them out."""
+    replicas = local_replicas(strategy)
+    batches = [next(iterator) for _ in range(replicas)]
+    return strategy.experimental_distribute_values_from_function(
+        lambda context: batches[context.replica_id_in_sync_group % replicas]
+    )
+
+
 def own_dir(strategy: tf.distribute.Strategy, workdir: Path) -> Path:
     """Where this worker checkpoints: every worker saves (saving may need them all), the
     chief into the workdir, the others into workers/<task id>/."""
@@ -191,7 +202,6 @@ class Loop:
         self.strategy, self.model, self.optimizer = strategy, model, optimizer
         self.loss, self.score, self.score_name = loss, score, score_name
         self.global_batch_size, self.clip_norm = global_batch_size, clip_norm
-        self.local_replicas = local_replicas(strategy)
         self._step = tf.function(self._train_step, jit_compile=jit)
         self.train_loop = tf.function(self._train_loop)
 
@@ -274,7 +284,7 @@ class Loop:
             with tf.control_dependencies([total_loss]):
                 asked = tf.timestamp()
             with tf.control_dependencies([asked]):
-                images, targets = self._next_batch(iterator)
+                images, targets = next_batch(strategy, iterator)
             with tf.control_dependencies(strategy.experimental_local_results(images)):
                 waited += tf.timestamp() - asked
             loss, score = strategy.run(self._step, args=(images, targets))
@@ -282,14 +292,6 @@ class Loop:
             total_score += strategy.reduce(tf.distribute.ReduceOp.SUM, score, axis=None)
         steps = tf.cast(steps, tf.float32)
         return total_loss / steps, total_score / steps, waited
-
-    def _next_batch(self, iterator):
-        """The next global batch: this worker's replicas take the host iterator's next batches,
-        one each, in replica order, as ``distribute_datasets_from_function`` hands them out."""
-        batches = [next(iterator) for _ in range(self.local_replicas)]
-        return self.strategy.experimental_distribute_values_from_function(
-            lambda context: batches[context.replica_id_in_sync_group % self.local_replicas]
-        )
 
 
 class Checkpoints:
