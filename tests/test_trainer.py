@@ -106,6 +106,11 @@ def test_a_run_stopped_at_a_checkpoint_goes_on_as_a_run_never_stopped(tmp_path):
     rest = trainer.fit(ShuffledPointsTask(strategy), strategy, tmp_path / "parts", plan(30))
     assert [r["loss"] for r in rest] == [r["loss"] for r in whole[-2:]]
     assert figures(tmp_path / "parts") == figures(tmp_path / "whole")
+    # The best validation loss is the first (PointsTask validates on flipped labels), here too.
+    best = [
+        tf.train.latest_checkpoint(tmp_path / run / "ckpt" / "best") for run in ("parts", "whole")
+    ]
+    assert best[0].endswith("best-10") and best[1].endswith("best-10")
     # Stopped at its last step, a run does nothing more.
     assert trainer.fit(ShuffledPointsTask(strategy), strategy, tmp_path / "parts", plan(30)) == []
 
