@@ -62,16 +62,20 @@ def logged_steps(workdir: Path) -> list[int]:
 
 
 def past_checkpoint(workdir: Path) -> bool:
-    """Whether steps after the last checkpoint have been logged: the moment mid-interval."""
-    return any(step > checkpoint_step(workdir) for step in logged_steps(workdir))
+    """Whether two logs have been written since the last checkpoint: the moment mid-interval,
+    when the TensorBoard summaries of the first are on disk too."""
+    return sum(step > checkpoint_step(workdir) for step in logged_steps(workdir)) >= 2
 
 
 def kill_twice_and_rerun(command: list[str], workdir: Path) -> None:
     """Killed right after its first checkpoint, rerun and killed mid-interval, rerun."""
     kill_when(command, lambda: checkpoint_step(workdir) > 0)
-    kill_when(command, lambda: past_checkpoint(workdir))
+    before = len(logged_steps(workdir))  # the rerun logs more than the killed run did
+    kill_when(command, lambda: len(logged_steps(workdir)) > before and past_checkpoint(workdir))
     # The killed run logged steps past its last checkpoint: the rerun does them again.
-    assert max(logged_steps(workdir)) > checkpoint_step(workdir)
+    saved = checkpoint_step(workdir)
+    assert max(logged_steps(workdir)) > saved
+    assert any(s > saved for curve in tensorboard_curves(workdir).values() for s, _ in curve)
     run(command)
 
 
