@@ -534,6 +534,9 @@ def batches(
     ).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = deterministic
+    # A checkpoint of the iterator leaves out the skip_corrupt counter, which the pipeline only
+    # adds to (the trainer checkpoints the variable with the rest of the run).
+    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
     return batched.with_options(options)
 
 

@@ -178,7 +178,7 @@ class PretextTask(trainer.Task):
 
     def log_inputs(self, writer: tf.summary.SummaryWriter) -> None:
         """What the network sees: a few augmented training inputs."""
-        images, _ = next(iter(self._augmented(8)))
+        images, _ = next(iter(self._augmented(8, skip_corrupt=self.config.skip_corrupt)))
         with writer.as_default(step=0):
             tf.summary.image("augmented_inputs", data.image_grid(images, 8), max_outputs=8)
 
