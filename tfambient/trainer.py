@@ -37,6 +37,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfambient import hosts
 from tfambient.contracts.files import atomic_path, is_partial, write_text
 from tfambient.contracts.workdirs import RunWorkdir, TrainWorkdir
 
@@ -117,8 +118,7 @@ class Plan:
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """auto: several workers in TF_CONFIG -> multi-worker; several GPUs -> mirrored; else one."""
     if name == "auto":
-        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker")
-        if workers and len(workers) > 1:
+        if hosts.cluster_to_join(name, os.environ.get("TF_CONFIG")):
             name = "multiworker"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
@@ -143,6 +143,12 @@ def local_replicas(strategy: tf.distribute.Strategy) -> int:
     if strategy.num_replicas_in_sync == 1:
         return 1
     return len(strategy.extended.worker_devices)
+
+
+def alone(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this worker trains alone: with other workers, creating variables and training
+    steps are collective, so every worker must build and fit the same model."""
+    return local_replicas(strategy) == strategy.num_replicas_in_sync
 
 
 def input_context(strategy: tf.distribute.Strategy) -> tf.distribute.InputContext:
@@ -383,13 +389,7 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
     Every worker trains and checkpoints (into :func:`own_dir`); only the chief evaluates,
     logs and keeps the best checkpoint.
     """
-    logger.info(
-        "%s over %d replica(s) on %s",
-        type(strategy).__name__,
-        strategy.num_replicas_in_sync,
-        ", ".join(d.name for d in tf.config.list_logical_devices() if "CPU" not in d.name)
-        or "the CPU",
-    )
+    log_strategy(strategy)
     chief = is_chief(strategy)
     iterator = iter(task.train_inputs(input_context(strategy)))
     best = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_eval_loss")
@@ -424,10 +424,9 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
         evaluated = evaluation_step is not None and plan.evaluation_due(step)
         if evaluated:
             record |= evaluate(evaluation_step, validation)
-        if chief:
-            log_record(writer, layout.metrics_log, record)
-            if evaluated:
-                _weight_histograms(writer, step, task.model)
+        log_record(writer, layout.metrics_log, record)
+        if chief and evaluated:
+            _weight_histograms(writer, step, task.model)
         history.append(record)
         if plan.checkpoint_due(step):
             if writer is not None:  # what a resume keeps is on disk
@@ -462,6 +461,17 @@ def finished(recorded: dict, settings: dict) -> bool:
     return recorded == json.loads(json.dumps(settings))
 
 
+def log_strategy(strategy: tf.distribute.Strategy) -> None:
+    """Say which strategy trains, over how many replicas, on which devices."""
+    logger.info(
+        "%s over %d replica(s) on %s",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        ", ".join(d.name for d in tf.config.list_logical_devices() if "CPU" not in d.name)
+        or "the CPU",
+    )
+
+
 def write_config(workdir: Path, config) -> None:
     """WORKDIR/config.json: the fields of the dataclass that decides the run."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -469,8 +479,11 @@ def write_config(workdir: Path, config) -> None:
 
 
 def log_record(writer, metrics_path: Path, record: dict) -> None:
-    """One log line, one JSON line of metrics.jsonl, and a TensorBoard scalar per figure."""
+    """One log line; on the chief (which alone has a ``writer``) also one JSON line of
+    metrics.jsonl and a TensorBoard scalar per figure."""
     logger.info("%s", "  ".join(f"{k} {v:.4g}" for k, v in record.items()))
+    if writer is None:
+        return
     with open(metrics_path, "a") as f:
         f.write(json.dumps(record) + "\n")
     with writer.as_default(step=record["step"]):
