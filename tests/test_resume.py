@@ -7,10 +7,13 @@ and mirrored over two logical CPUs. Rerunning a finished run changes nothing."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 from killing import (
     assert_logged_alike,
     assert_same_figures,
@@ -21,6 +24,9 @@ from killing import (
     run,
     without_timing,
 )
+from tiny import train_config
+
+from tfambient.tasks import pretext
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +90,27 @@ def test_mirrored_over_two_devices_a_killed_run_logs_what_an_unstopped_run_logs(
 
     assert logged_steps(workdir) == STEPS
     assert_logged_alike(workdir, reference)
+
+
+def test_a_checkpoint_from_before_exact_resume_is_one_line_and_status_2(data_dir, tmp_path):
+    """A checkpoint holding only the weights and the optimizer, as tfambient wrote them before
+    it saved the input position: the rerun says what to do instead of a traceback."""
+    workdir = tmp_path / "old"
+    config = train_config(data_dir, workdir)
+    task = pretext.PretextTask(config, tf.distribute.get_strategy())
+    task.optimizer.build(task.model.trainable_variables)
+    task.optimizer.iterations.assign(10)
+    old = tf.train.Checkpoint(model=task.model, optimizer=task.optimizer)
+    tf.train.CheckpointManager(old, str(workdir / "ckpt"), 1).save(checkpoint_number=10)
+    before = contents(workdir / "ckpt")
+
+    flags = [f"--{name}={value}" for name, value in asdict(config).items()]
+    done = subprocess.run(
+        [str(BIN / "tfambient-train"), *flags], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "ckpt-10 has no input, random, best_eval_loss" in done.stderr
+    assert "start it again with a new --workdir" in done.stderr
+    assert contents(workdir / "ckpt") == before
+    assert not (workdir / "metrics.jsonl").exists() and not (workdir / "tb").exists()

@@ -316,6 +316,8 @@ class Checkpoints:
         **state,
     ):
         directory = RunWorkdir(workdir).checkpoints
+        self.state = state
+        self.missing: list[str] = []  # what of ``state`` the restored checkpoint lacks
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
         self.last = tf.train.CheckpointManager(self.checkpoint, directory, keep)
         self.best = tf.train.CheckpointManager(
@@ -324,7 +326,8 @@ class Checkpoints:
 
     def restore(self, number: int | None = None) -> int:
         """Resume from checkpoint ``number`` (default: the last one, if any); returns its
-        step (0 when starting fresh)."""
+        step (0 when starting fresh). A checkpoint without some of ``state`` (written before
+        tfambient saved it) restores its weights and step, and :attr:`missing` names the rest."""
         path = self.last.latest_checkpoint
         if number is not None:
             path = next((p for p in self.last.checkpoints if p.endswith(f"-{number}")), None)
@@ -332,9 +335,21 @@ class Checkpoints:
                 kept = ", ".join(p.rsplit("-", 1)[1] for p in self.last.checkpoints)
                 raise ValueError(f"no checkpoint {number} in {self.last.directory}; kept: {kept}")
         if path:
-            self.checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
-            logger.info("restored %s", path)
+            self.missing = self._missing_state(path)
+            status = self.checkpoint.restore(path).expect_partial()
+            if not self.missing:  # else the caller decides whether the run may go on
+                status.assert_existing_objects_matched()
+                logger.info("restored %s", path)
         return int(self.checkpoint.optimizer.iterations.numpy())
+
+    def _missing_state(self, path: str) -> list[str]:
+        """The names of ``state`` that hold something but have no entry in checkpoint ``path``."""
+        saved = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+        return [
+            name
+            for name, value in self.state.items()
+            if tf.nest.flatten(value) and not any(key.startswith(f"{name}/") for key in saved)
+        ]
 
     def save(self, step: int) -> None:
         self.last.save(checkpoint_number=step)
@@ -389,7 +404,6 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
     Every worker trains and checkpoints (into :func:`own_dir`); only the chief evaluates,
     logs and keeps the best checkpoint.
     """
-    log_strategy(strategy)
     chief = is_chief(strategy)
     iterator = iter(task.train_inputs(input_context(strategy)))
     best = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_eval_loss")
@@ -404,6 +418,13 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
         **task.checkpointed(),
     )
     step = checkpoints.restore()
+    if checkpoints.missing and step < plan.train_steps:
+        raise ValueError(
+            f"{checkpoints.last.latest_checkpoint} has no {', '.join(checkpoints.missing)}: it "
+            "was written before tfambient saved the input position with the weights, so the run "
+            "cannot go on exactly where it stopped; start it again with a new --workdir"
+        )
+    log_strategy(strategy)
     layout = RunWorkdir(workdir)
     if chief:
         forget_after(layout, step)
