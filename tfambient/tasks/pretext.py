@@ -213,8 +213,10 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
     history = trainer.fit(task, strategy, workdir, plan(config))
     if done is not None:  # the workers of a finished run restored its end together
         return done | {"history": history}
-    # Nothing trained: a run killed after its last checkpoint, whose last figures were logged.
-    final = history[-1] if history else trainer.last_record(workdir)
+    # Nothing trained: a run killed after its last checkpoint, whose last figures were logged
+    # (a worker other than the chief logs none: its step).
+    reached = {"step": int(task.optimizer.iterations.numpy())}
+    final = history[-1] if history else trainer.last_record(workdir) or reached
     result = {"config": asdict(config), "final": final}
     if trainer.is_chief(strategy):
         trainer.export(task.backbone, layout)
