@@ -31,12 +31,12 @@ from killing import (
 )
 from tiny import FC_UNITS as FC
 from tiny import IMAGE_SIZE as SIZE
+from tiny import smoke_flags
 from voc_tree import write_tree
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
 WORKER_TIMEOUT_S = 600
 
 
@@ -128,10 +128,7 @@ def assert_worker_1_checkpointed(workdir: Path, steps: int) -> None:
 def train_flags(data_dir: Path, workdir: Path, *more: str) -> list[str]:
     """tfambient-train's flags for one worker: 4 steps, logged every 2 (``more`` overrides)."""
     return [
-        f"--flagfile={SMOKE}",
-        f"--data_dir={data_dir}",
-        f"--workdir={workdir}",
-        "--label=texture_k3",  # the test data's
+        *smoke_flags(data_dir, workdir),
         "--fc_units=64",
         "--batch_size=8",
         "--train_steps=4",

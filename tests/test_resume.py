@@ -24,14 +24,13 @@ from killing import (
     run,
     without_timing,
 )
-from tiny import train_config
+from tiny import smoke_flags, train_config
 
 from tfambient.tasks import pretext
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
 # Checkpoints at 10, 20, 30; logs every 2 steps, so a kill lands between checkpoints.
 SETTINGS = {
     "batch_size": 8,
@@ -48,14 +47,7 @@ STEPS = list(range(2, 31, 2))
 def train_command(data_dir: Path, workdir: Path) -> list[str]:
     """tfambient-train as a user runs it: the smoke flags (a narrow AlexNet with dropout)."""
     flags = [f"--{name}={value}" for name, value in SETTINGS.items()]
-    return [
-        str(BIN / "tfambient-train"),
-        f"--flagfile={SMOKE}",
-        f"--data_dir={data_dir}",
-        f"--workdir={workdir}",
-        "--label=texture_k3",  # the test data's; the smoke flags name the demo's
-        *flags,
-    ]
+    return [str(BIN / "tfambient-train"), *smoke_flags(data_dir, workdir), *flags]
 
 
 def mirrored_command(data_dir: Path, workdir: Path) -> list[str]:
