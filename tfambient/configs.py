@@ -94,6 +94,12 @@ class TrainConfig:
     checkpoint_every: int = option(1000, "Save a checkpoint every this many steps.")
     keep_checkpoints: int = option(3, "Checkpoints kept (besides the best by validation loss).")
     seed: int = option(0, "Random seed of initialisation, shuffling and augmentation.")
+    deterministic: bool = option(
+        True,
+        "Read, parse and batch in a fixed order (tf.data's deterministic interleave, map and "
+        "batch), so that a run, and a run resumed after a kill, gives the same figures; "
+        "--nodeterministic takes whatever input is ready first.",
+    )
     skip_corrupt: bool = option(
         False, "Skip and count corrupt records instead of stopping at the first."
     )
@@ -173,6 +179,12 @@ class VocConfig:
     checkpoint_every: int = option(1000, "Save a checkpoint every this many steps.")
     jit: bool = option(False, "Compile each training step with XLA.")
     seed: int = option(0, "Random seed of initialisation, crops and cross-validation folds.")
+    deterministic: bool = option(
+        True,
+        "Read, crop and batch the training images in a fixed order (tf.data's deterministic "
+        "map and batch), so that a run, and a run resumed after a kill, gives the same "
+        "figures; --nodeterministic takes whatever input is ready first.",
+    )
 
     def __post_init__(self):
         if self.mode not in MODES:
