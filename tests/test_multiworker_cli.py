@@ -36,7 +36,6 @@ from workers import BIN, command_env, free_ports, run_command, run_workers, tf_c
 pytestmark = pytest.mark.slow
 
 
-
 def logged_losses(stderr: str) -> list[tuple[int, str]]:
     """(step, loss) of each log line a worker wrote ("step 2  loss 1.099  ...")."""
     return [(int(step), loss) for step, loss in re.findall(r"\] step (\d+)  loss (\S+)", stderr)]
