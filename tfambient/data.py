@@ -8,11 +8,15 @@ function, :func:`batches`, that every task's input goes through:
   tf.io.parse_example and checked against the record counts of dataset.json, so that a damaged
   shard is named rather than reported as "corrupted record at 82989"); :class:`PairDecoder`
   a dataset of (JPEG, targets) pairs (the VOC images);
-* a parser turns a record's JPEG and a seed into the model's input, a standardized float32
-  image: :func:`train_crop` (a random crop, decoding only the crop, flip and colour jitter),
+* a parser turns a record's JPEG and a seed into the model's input, a uint8 RGB image
+  (S, S, 3): :func:`train_crop` (a random crop, decoding only the crop, resized, flipped),
   :func:`eval_crop` (the central 87.5 %: at the stored short side of 256 that is ResNet's
   "resize to 256, centre-crop 224", with no resampling at image_size 224) and
-  :func:`test_crops` (VOC's several random crops per test image).
+  :func:`test_crops` (VOC's several random crops per test image). The resized crop is
+  rounded to uint8, as an 8-bit image library's resize would give it: the host ships a
+  quarter of float32's bytes, and the per-pixel float work (standardizing, training's
+  colour jitter) runs inside the compiled step, in the model's input layer
+  (:class:`tfambient.models.ImageInput`).
 
 :func:`pretext_dataset` is the pretext task's input; tfambient.tasks.voc builds VOC's from
 the same pieces.
@@ -28,8 +32,9 @@ first) unless a seed is given, or `deterministic=True`; with a seed and determin
 give the same batches. Each pipeline draws its file order, record order and augmentation from
 three seeds derived from (seed, pipeline id). Every random draw is a stateless op keyed by a
 per-record seed, from `tf.data.Dataset.random` in training and (seed, record index) in
-evaluation, so parallelism alone never changes the result. Evaluation is always deterministic
-and reads each record once.
+evaluation, so parallelism alone never changes the result (colour jitter's factors are drawn
+in the step: tfambient.models.inputs). Evaluation is always deterministic and reads each
+record once.
 
 Corrupt data. A shard that stops early (a CRC failure, a truncation) or holds a record whose
 JPEG does not start with an SOI and end with an EOI marker is, by default, an error when the
@@ -94,17 +99,13 @@ class LabelSpec:
 
 @dataclass(frozen=True)
 class Augment:
-    """Training augmentation; evaluation uses only image_size.
-
-    color_jitter is a strength in [0, 1] (0: off) scaling SimCLR's jitter: brightness ±0.8s,
-    contrast and saturation ×[1 - 0.8s, 1 + 0.8s], hue ±0.2s, applied in that order.
-    """
+    """Training augmentation on the host; evaluation uses only image_size. (Colour jitter is
+    per-pixel work: the model's input layer does it, tfambient.models.ImageInput.)"""
 
     image_size: int = 224
     area_range: tuple[float, float] = (0.08, 1.0)
     aspect_range: tuple[float, float] = (3 / 4, 4 / 3)
     flip: bool = True
-    color_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if self.image_size < 1:
@@ -113,8 +114,6 @@ class Augment:
             raise ValueError(f"area_range must be 0 < low <= high <= 1, not {self.area_range}")
         if not 0 < self.aspect_range[0] <= self.aspect_range[1]:
             raise ValueError(f"aspect_range must be 0 < low <= high, not {self.aspect_range}")
-        if not 0 <= self.color_jitter <= 1:
-            raise ValueError(f"color_jitter must be in [0, 1], not {self.color_jitter}")
 
 
 @dataclass(frozen=True)
@@ -387,20 +386,15 @@ def _crop_and_decode(encoded: tf.Tensor, begin: tf.Tensor, size: tf.Tensor) -> t
     return tf.io.decode_and_crop_jpeg(encoded, window, channels=3)
 
 
-def _color_jitter(image: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Tensor:
-    """SimCLR's colour distortion, scaled by strength, on RGB in [0, 1]."""
-    seeds = tf.random.experimental.stateless_split(seed, 4)
-    change = 0.8 * strength
-    image = tf.image.stateless_random_brightness(image, change, seeds[0])
-    image = tf.image.stateless_random_contrast(image, 1 - change, 1 + change, seeds[1])
-    image = tf.image.stateless_random_saturation(image, 1 - change, 1 + change, seeds[2])
-    image = tf.image.stateless_random_hue(image, 0.2 * strength, seeds[3])
-    return tf.clip_by_value(image, 0.0, 1.0)
+def _resized(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 image resized (bilinear) to image_size², rounded back to uint8."""
+    return tf.cast(tf.round(tf.image.resize(image, [image_size, image_size])), tf.uint8)
 
 
 def train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
-    """Inception-style random crop of the JPEG, resized, flipped, jittered, standardized."""
-    crop_seed, flip_seed, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    """Inception-style random crop of the JPEG, resized, flipped: uint8."""
+    # Split in three as when the third drew the colour jitter: a seed keeps its crop and flip.
+    crop_seed, flip_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.io.extract_jpeg_shape(encoded),
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
@@ -410,30 +404,26 @@ def train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Ten
         area_range=augment.area_range,
         max_attempts=10,
     )
-    image = _crop_and_decode(encoded, begin, size)
-    image = tf.image.resize(image, [augment.image_size, augment.image_size])
+    image = _resized(_crop_and_decode(encoded, begin, size), augment.image_size)
     if augment.flip:
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    if augment.color_jitter:
-        image = _color_jitter(image / 255.0, augment.color_jitter, jitter_seed) * 255.0
-    return standardize(image)
+    return image
 
 
 def eval_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
-    """The central CENTRE_CROP square of the JPEG, resized and standardized."""
+    """The central CENTRE_CROP square of the JPEG, resized: uint8."""
     shape = tf.io.extract_jpeg_shape(encoded)
     short = tf.minimum(shape[0], shape[1])
     side = tf.cast(CENTRE_CROP * tf.cast(short, tf.float32), tf.int32)
     begin = tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2])
-    image = _crop_and_decode(encoded, begin, tf.stack([side, side]))
-    return standardize(tf.image.resize(image, [image_size, image_size]))
+    return _resized(_crop_and_decode(encoded, begin, tf.stack([side, side])), image_size)
 
 
 Parser = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (JPEG bytes, seed (2,)) -> input
 
 
 def train_crop(augment: Augment) -> Parser:
-    """Training's input: a random crop, flipped and jittered as ``augment`` says."""
+    """Training's input: a random crop, flipped as ``augment`` says."""
     return lambda encoded, seed: train_image(encoded, seed, augment)
 
 
@@ -551,7 +541,7 @@ def pretext_dataset(
     drop_remainder: bool | None = None,
     shuffle_buffer: int = SHUFFLE_BUFFER,
 ) -> tf.data.Dataset:
-    """(images float32 (b, S, S, 3) standardized, labels) for the pretext task.
+    """(images uint8 (b, S, S, 3), labels) for the pretext task.
 
     Random crops for training, central crops for evaluation; the other arguments are
     :func:`batches`'. skipped: see skip_counter and the module docstring.
