@@ -126,7 +126,7 @@ def test_batched_jitter_is_tf_images_per_image_jitter() -> None:
     images = np.random.default_rng(2).uniform(0, 1, (16, 9, 11, 3)).astype(np.float32)
     images[3] = images[3, :1, :1]  # a grey-free corner case: one colour everywhere
     factors = inputs.jitter_factors(16, 1.0, tf.constant([5, 6], tf.int64)).numpy()
-    factors[0], factors[1] = [0.8, 1.8, 1.8, 0.2], [-0.8, 0.2, 0.2, -0.2]
+    factors[0], factors[1] = [0.8, 1.8, 1.8, 0.5], [-0.8, 0.2, 0.2, -0.5]
     batched = inputs.color_jitter(tf.constant(images), tf.constant(factors)).numpy()
     for image, row, got in zip(images, factors, batched, strict=True):
         brightness, contrast, saturation, hue = row

@@ -77,23 +77,25 @@ def _scale_saturation(images: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
 
 
 def _rotate_hue(images: tf.Tensor, delta: tf.Tensor) -> tf.Tensor:
-    """tf.image.adjust_hue per image: the hue turned by ``delta`` (a fraction of a turn),
-    the channels' max and min kept, as the kernel does for any values."""
+    """tf.image.adjust_hue per image: the hue (in sixths of a turn, [0, 6)) turned by
+    ``delta`` turns, the channels' max and min kept, as the kernel does for any values.
+    Selects and clips rather than modulo: XLA fuses them into one cheap pass."""
     red, green, blue = tf.unstack(images, axis=-1)
-    high = tf.reduce_max(images, axis=-1)
-    spread = high - tf.reduce_min(images, axis=-1)
-    safe = tf.maximum(spread, 1e-12)
-    hue = tf.where(
-        red >= high,
-        (green - blue) / safe,
-        tf.where(green >= high, (blue - red) / safe + 2.0, (red - green) / safe + 4.0),
+    high = tf.maximum(red, tf.maximum(green, blue))
+    spread = high - tf.minimum(red, tf.minimum(green, blue))
+    inverse = 1.0 / tf.maximum(spread, 1e-12)
+    red_high, green_high = red >= high, green >= high
+    difference = tf.where(red_high, green - blue, tf.where(green_high, blue - red, red - green))
+    sector = tf.where(red_high, 0.0, tf.where(green_high, 2.0, 4.0))
+    hue = difference * inverse + sector + 6.0 * delta[..., 0]  # in [-4, 8] for |delta| <= 0.5
+    hue = tf.where(hue < 0, hue + 6.0, tf.where(hue >= 6, hue - 6.0, hue))
+    low = high - spread
+    shares = (  # each channel's share of the spread above the min, at this hue
+        tf.abs(hue - 3.0) - 1.0,
+        2.0 - tf.abs(hue - 2.0),
+        2.0 - tf.abs(hue - 4.0),
     )
-    hue = tf.math.floormod(hue + 6.0 * delta[..., 0], 6.0)
-    channels = [
-        high - spread * tf.clip_by_value(tf.minimum(k, 4.0 - k), 0.0, 1.0)
-        for k in (tf.math.floormod(n + hue, 6.0) for n in (5.0, 3.0, 1.0))
-    ]
-    return tf.stack(channels, axis=-1)
+    return tf.stack([low + spread * tf.clip_by_value(x, 0.0, 1.0) for x in shares], axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="tfambient")
