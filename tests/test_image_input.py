@@ -122,9 +122,10 @@ def test_an_impossible_strength_is_refused(strength: float) -> None:
 
 def test_batched_jitter_is_tf_images_per_image_jitter() -> None:
     """Brightness, contrast, saturation, hue and clip of tf.image, each image its factors,
-    the extremes too (where values leave [0, 1] between the steps)."""
+    the extremes too (where values leave [0, 1] between the steps; hue turns of ±0.5, the
+    most tf.image allows)."""
     images = np.random.default_rng(2).uniform(0, 1, (16, 9, 11, 3)).astype(np.float32)
-    images[3] = images[3, :1, :1]  # a grey-free corner case: one colour everywhere
+    images[3] = images[3, :1, :1]  # one colour everywhere: every pixel is the mean
     factors = inputs.jitter_factors(16, 1.0, tf.constant([5, 6], tf.int64)).numpy()
     factors[0], factors[1] = [0.8, 1.8, 1.8, 0.5], [-0.8, 0.2, 0.2, -0.5]
     batched = inputs.color_jitter(tf.constant(images), tf.constant(factors)).numpy()

@@ -58,6 +58,8 @@ HELP = {
     "keep_checkpoints": "Checkpoints kept (besides the best by validation loss).",
     "seed": "Random seed of initialisation, shuffling and augmentation.",
     "skip_corrupt": "Skip and count corrupt records instead of stopping at the first.",
+    "data_service": "grpc://HOST:PORT of a tfambient-data-service dispatcher whose workers "
+    "make the training input (unseeded); '': this host makes it.",
 }
 
 
@@ -78,11 +80,14 @@ def main(argv: list[str]) -> None:
             raise UserError(f"--{required} is required")
     if not Manifest.exists(FLAGS.data_dir):
         raise UserError(f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first")
+    from tfambient import data_service
     from tfambient.tasks import pretext
 
     logging.getLogger().setLevel(logging.INFO)
     try:
         config = dataclass_from_flags(pretext.TrainConfig)
+        if config.data_service:
+            data_service.check_reachable(*data_service.service_address(config.data_service))
         workdir = Path(config.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "flags.txt").write_text(FLAGS.flags_into_string())

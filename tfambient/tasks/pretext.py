@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfambient import architectures, data, models, trainer
+from tfambient import architectures, data, data_service, models, trainer
 from tfambient.contracts.files import write_json
 from tfambient.contracts.workdirs import TrainWorkdir
 
@@ -55,6 +55,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     seed: int = 0
     skip_corrupt: bool = False
+    data_service: str = ""  # grpc://HOST:PORT of a tf.data service dispatcher; "": local input
 
     def __post_init__(self):
         if self.anneal not in ("cos", "linear"):
@@ -70,6 +71,8 @@ class TrainConfig:
         if self.arch not in architectures.ARCHITECTURES:
             known = ", ".join(architectures.ARCHITECTURES)
             raise ValueError(f"unknown --arch {self.arch}; known: {known}")
+        if self.data_service:
+            data_service.service_address(self.data_service)
 
 
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
@@ -120,8 +123,10 @@ class PretextTask(trainer.Task):
             self.model = _pretext_model(self.backbone, config, self.label, self.image_input)
             self.optimizer = _optimizer(config)
             self.optimizer.build(self.model.trainable_variables)
-        # Outside the scope: a mirrored variable could not count on the host.
-        self.skipped = data.skip_counter() if config.skip_corrupt else None
+        # Outside the scope: a mirrored variable could not count on the host. The workers
+        # of a tf.data service cannot count in it: they print what they skip.
+        counted = config.skip_corrupt and not config.data_service
+        self.skipped = data.skip_counter() if counted else None
 
     def train_inputs(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
         """The train split, augmented; with --skip_corrupt, the records skipped are counted."""
@@ -181,17 +186,20 @@ class PretextTask(trainer.Task):
             tf.summary.image("augmented_inputs", shown, max_outputs=8)
 
     def _augmented(self, batch_size: int, **options) -> tf.data.Dataset:
-        """Endless batches of augmented crops of the train split, seeded by --seed."""
-        return data.pretext_dataset(
+        """Endless batches of augmented crops of the train split, seeded by --seed; with
+        --data_service made by its workers, unseeded (tfambient.data_service)."""
+        service = self.config.data_service
+        batches = data.pretext_dataset(
             self.config.data_dir,
             "train",
             self.label,
             batch_size,
             training=True,
             augment=self.augment,
-            seed=self.config.seed,
+            seed=None if service else self.config.seed,
             **options,
         )
+        return data_service.distribute(batches, service) if service else batches
 
 
 def _backbone(config: TrainConfig) -> keras.Model:
