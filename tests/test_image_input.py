@@ -238,4 +238,3 @@ def test_a_saved_voc_model_loads_with_its_input_layer(tmp_path) -> None:
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
     np.testing.assert_allclose(loaded(images), model(images), rtol=1e-5, atol=1e-6)
-

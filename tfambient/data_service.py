@@ -52,7 +52,8 @@ def check_reachable(host: str, port: int, timeout: float = REACH_TIMEOUT_S) -> N
             pass
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise ValueError(f"cannot reach the tf.data service dispatcher at {host}:{port}: {reason}")
+        message = f"cannot reach the tf.data service dispatcher at {host}:{port}: {reason}"
+        raise ValueError(message) from None
 
 
 def distribute(dataset: tf.data.Dataset, service: str) -> tf.data.Dataset:

@@ -24,9 +24,7 @@ from tfambient.cli.common import run as run_app
 ROLES = ("dispatcher", "worker")
 
 flags.DEFINE_enum("role", None, ROLES, "What this process runs: the dispatcher or a worker.")
-flags.DEFINE_integer(
-    "port", 0, "Port to listen on; 0: any free port (the one chosen is printed)."
-)
+flags.DEFINE_integer("port", 0, "Port to listen on; 0: any free port (the one chosen is printed).")
 flags.DEFINE_string(
     "dispatcher_address", "", "worker: the dispatcher's HOST:PORT (required for a worker)."
 )
@@ -52,11 +50,9 @@ def main(argv: list[str]) -> None:
     load_tensorflow_for_records()  # a worker on a training host must leave its GPUs alone
     from tfambient import data_service
 
+    start = _dispatcher if FLAGS.role == "dispatcher" else _worker
     try:
-        if FLAGS.role == "dispatcher":
-            server = _dispatcher(data_service)
-        else:
-            server = _worker(data_service)
+        server = start(data_service)
     except ValueError as error:
         raise UserError(str(error)) from None
     server.join()
