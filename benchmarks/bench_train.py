@@ -284,6 +284,20 @@ class StepFigures:
     waited: float  # share of the end-to-end time spent waiting for input
 
 
+def timed_loop(loop, iterator, steps: int, batch: int, name: str) -> tuple[Rate, float, float]:
+    """(rate, wall seconds, seconds waited for input) of one ``loop.train_loop`` call of
+    ``steps`` steps of global batch ``batch``."""
+    import tensorflow as tf
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    loss, _, waited = loop.train_loop(iterator, tf.constant(steps))
+    loss, waited = float(loss), float(waited)  # waits for the steps to finish
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if not np.isfinite(loss):
+        raise SystemExit(f"{name}: the loss is {loss}")
+    return Rate(steps * batch / wall, cpu / wall), wall, waited
+
+
 def step_figures(data_dir: Path, arch: str, jit: bool, args, workdir: Path) -> StepFigures:
     import tensorflow as tf
 
@@ -324,14 +338,7 @@ def step_figures(data_dir: Path, arch: str, jit: bool, args, workdir: Path) -> S
     )
 
     def timed(iterator, steps: int) -> tuple[Rate, float, float]:
-        """(rate, wall seconds, seconds waited for input) of one train_loop call."""
-        wall, cpu = time.perf_counter(), time.process_time()
-        loss, _, waited = loop.train_loop(iterator, tf.constant(steps))
-        loss, waited = float(loss), float(waited)  # waits for the steps to finish
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        if not np.isfinite(loss):
-            raise SystemExit(f"{arch}: the loss is {loss}")
-        return Rate(steps * args.batch / wall, cpu / wall), wall, waited
+        return timed_loop(loop, iterator, steps, args.batch, arch)
 
     name = f"{arch}{' XLA' if jit else ''}"
     progress(f"{name}: compute, {args.warmup_steps} warm-up + {args.steps} timed step(s)")
