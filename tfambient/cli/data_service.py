@@ -5,10 +5,10 @@
   tfambient-train ... --data_service=grpc://HOST:5050
 
 One dispatcher per training job; one worker per host with spare CPU cores (a worker runs
-the pipeline in parallel on all of its host's cores).
-Workers read the shards at the paths the trainer names, so they need the same file system
-(or gs:// URLs). Each process serves until it is stopped (Ctrl-C, SIGTERM). See
-docs/train.md for when this helps and how many workers a GPU needs.
+the pipeline in parallel on all of its host's cores). Workers read the shards at the paths
+the trainer names, so they need the same file system (or gs:// URLs). Each process serves
+until it is stopped (Ctrl-C, SIGTERM). See docs/train.md for when this helps and how many
+workers a GPU needs.
 """
 
 from __future__ import annotations
