@@ -53,6 +53,7 @@ from the same run, but on a shared machine repeat the run before trusting a few 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import io
 import os
@@ -143,6 +144,17 @@ def ensure_data(directory: Path) -> Path:
     shutil.rmtree(directory, ignore_errors=True)
     scratch.rename(directory)
     return directory
+
+
+def add_data_arguments(parser) -> None:
+    """--data_dir and --cache_dir: a real prepared directory, or where the generated one is."""
+    parser.add_argument("--data_dir", type=Path, help="a prepared directory to read instead")
+    parser.add_argument(
+        "--cache_dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / CACHE_NAME,
+        help="where the generated dataset is cached (default: %(default)s)",
+    )
 
 
 def describe_data(data_dir: Path) -> str:
@@ -248,7 +260,7 @@ def step_input_rates(jpegs, image_size: int, batch: int, warmup: int, batches: i
     rates = []
     for name, strength in (("in the step: standardize", 0.0), ("in the step: + jitter 1.0", 1.0)):
         layer = models.ImageInput(strength)
-        step = tf.function(lambda x, layer=layer: layer(x, training=True), jit_compile=True)
+        step = tf.function(functools.partial(layer, training=True), jit_compile=True)
         for _ in range(warmup):
             step(crops).numpy()
         wall, cpu = time.perf_counter(), time.process_time()
@@ -372,13 +384,7 @@ def main() -> None:
         default="pipeline,stages,train",
         help="what to measure, of pipeline,stages,train (default: %(default)s)",
     )
-    parser.add_argument("--data_dir", type=Path, help="a prepared directory to read instead")
-    parser.add_argument(
-        "--cache_dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / CACHE_NAME,
-        help="where the generated dataset is cached (default: %(default)s)",
-    )
+    add_data_arguments(parser)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: batch 8, 64 px, 2 steps, 1 round"
     )
@@ -526,6 +532,7 @@ def main() -> None:
             ms[name] = 1000 / top.images_per_s
             alone = previous is None or name.startswith("eval") or name.endswith("standardize")
             added = "-" if alone else f"{ms[name] - previous:+.2f}"
+            cpu_ms = statistics.median(r.cpu_ms_per_image for r in stage_rates[name])
             rows.append(
                 [
                     name,
@@ -533,10 +540,11 @@ def main() -> None:
                     f"{ms[name]:.2f}",
                     added,
                     f"{top.cpu_per_wall:.2f}",
+                    f"{cpu_ms:.2f}",
                 ]
             )
             previous = ms[name]
-        table(["stage", "img/s", "ms/img", "added ms/img", "CPU/wall"], rows)
+        table(["stage", "img/s", "ms/img", "added ms/img", "CPU/wall", "CPU ms/img"], rows)
         if "pipeline" in parts:
             print(
                 f"read + parse (decode bound - in-memory decode): "

@@ -39,8 +39,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench_train import (
-    CACHE_NAME,
     LABEL,
+    add_data_arguments,
     describe_data,
     ensure_data,
     timed_batches,
@@ -226,13 +226,7 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated, of " + ", ".join(PRECISIONS),
     )
     parser.add_argument("--output", type=Path, default=Path("gpu-check.json"), help="JSON here")
-    parser.add_argument("--data_dir", type=Path, help="a prepared directory to read instead")
-    parser.add_argument(
-        "--cache_dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / CACHE_NAME,
-        help="where the generated dataset is cached (default: %(default)s)",
-    )
+    add_data_arguments(parser)
     parser.add_argument(
         "--dry_run",
         action="store_true",

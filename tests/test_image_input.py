@@ -37,18 +37,8 @@ def jpeg() -> tf.Tensor:
 
 def float_train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: data.Augment) -> tf.Tensor:
     """The host's training crop as it was: resized in float32, flipped, not rounded."""
-    crop_seed, flip_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.io.extract_jpeg_shape(encoded),
-        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        seed=crop_seed,
-        min_object_covered=0.0,
-        aspect_ratio_range=augment.aspect_range,
-        area_range=augment.area_range,
-        max_attempts=10,
-    )
-    window = tf.stack([begin[0], begin[1], size[0], size[1]])
-    image = tf.io.decode_and_crop_jpeg(encoded, window, channels=3)
+    crop_seed, flip_seed = data.crop_and_flip_seeds(seed)
+    image = data.random_crop(encoded, crop_seed, augment)
     image = tf.image.resize(image, [augment.image_size, augment.image_size])
     return tf.image.stateless_random_flip_left_right(image, flip_seed)
 

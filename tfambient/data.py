@@ -391,20 +391,33 @@ def _resized(image: tf.Tensor, image_size: int) -> tf.Tensor:
     return tf.cast(tf.round(tf.image.resize(image, [image_size, image_size])), tf.uint8)
 
 
-def train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
-    """Inception-style random crop of the JPEG, resized, flipped: uint8."""
-    # Split in three as when the third drew the colour jitter: a seed keeps its crop and flip.
-    crop_seed, flip_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+def random_crop(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
+    """Inception-style random window of the JPEG, drawn from ``seed``, decoded alone: uint8
+    at its own size."""
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.io.extract_jpeg_shape(encoded),
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        seed=crop_seed,
+        seed=seed,
         min_object_covered=0.0,
         aspect_ratio_range=augment.aspect_range,
         area_range=augment.area_range,
         max_attempts=10,
     )
-    image = _resized(_crop_and_decode(encoded, begin, size), augment.image_size)
+    return _crop_and_decode(encoded, begin, size)
+
+
+def crop_and_flip_seeds(seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """A record's seed split for its crop and its flip.
+
+    In three, as when the third drew the colour jitter: a seed keeps its crop and flip."""
+    crop_seed, flip_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    return crop_seed, flip_seed
+
+
+def train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
+    """Inception-style random crop of the JPEG, resized, flipped: uint8."""
+    crop_seed, flip_seed = crop_and_flip_seeds(seed)
+    image = _resized(random_crop(encoded, crop_seed, augment), augment.image_size)
     if augment.flip:
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     return image

@@ -58,11 +58,16 @@ def main(argv: list[str]) -> None:
     server.join()
 
 
-def _dispatcher(data_service):
+def _listening(start, *args):
+    """The server ``start(--port, *args)`` starts, or the one line saying why it could not."""
     try:
-        server = data_service.start_dispatcher(FLAGS.port)
+        return start(FLAGS.port, *args)
     except RuntimeError as error:  # gRPC could not bind
         raise UserError(f"cannot listen on port {FLAGS.port}: {error}") from None
+
+
+def _dispatcher(data_service):
+    server = _listening(data_service.start_dispatcher)
     port = data_service.bound_port(server)
     print(
         f"dispatcher listening on port {port} (pid {os.getpid()}): train with "
@@ -79,10 +84,7 @@ def _worker(data_service):
     data_service.check_reachable(host, port)
     address = FLAGS.worker_address or f"{socket.gethostname()}:%port%"
     data_service.host_and_port(address.replace("%port%", "0"), "--worker_address")
-    try:
-        server = data_service.start_worker(FLAGS.port, FLAGS.dispatcher_address, address)
-    except RuntimeError as error:
-        raise UserError(f"cannot listen on port {FLAGS.port}: {error}") from None
+    server = _listening(data_service.start_worker, FLAGS.dispatcher_address, address)
     bound = data_service.bound_port(server)
     print(
         f"worker listening on port {bound} (pid {os.getpid()}), registered with "
