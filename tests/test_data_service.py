@@ -97,6 +97,7 @@ def train(cwd: Path, *flags: str) -> list[float]:
         "--steps_per_loop=10",
         "--eval_every=40",
         "--checkpoint_every=40",
+        "--dropout=0",  # a noisy training loss would judge luck (see test_train.py)
         *flags,
     ]
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
@@ -113,10 +114,11 @@ def test_training_on_the_services_batches_learns_as_on_its_own(service, tmp_path
     served = train(trainer, f"--data_service={service}")
     alone = train(tmp_path / "workers")
     chance = math.log(3)
-    # Well below chance, with the service or not (the served stream is unseeded).
+    # Well below chance, with the service or not (the served stream is unseeded), as
+    # test_train.py asks of this data.
     for losses in (served, alone):
         assert len(losses) == 4, (served, alone)
-        assert losses[-1] < losses[0] and losses[-1] < 0.5 * chance, (served, alone)
+        assert losses[-1] < losses[0] and losses[-1] < 0.3 * chance, (served, alone)
 
 
 def one_line_error(command: list[str], message: str) -> None:
