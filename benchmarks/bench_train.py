@@ -30,7 +30,7 @@ ms/image minus the in-memory decode's. The last rows are the work moved into the
 the input layer on uint8 batches in memory, compiled with XLA, on this CPU (on an
 accelerator it is a few fused elementwise passes).
 
-(b) Training step, images/s, built as tfambient-train builds it (``pretext.TrainConfig``,
+(b) Training step, images/s, built as tfambient-train builds it (``configs.TrainConfig``,
 ``pretext.PretextTask``, ``trainer.Loop.of``, ``loop.train_loop`` over a distributed dataset of
 the default strategy), for AlexNet and ResNet-18 at --batch and --image_size, without and with
 XLA (``jit``):
@@ -69,6 +69,7 @@ from PIL import Image
 from printing import progress, table
 
 from tfambient.architectures import ARCHITECTURES
+from tfambient.configs import TrainConfig
 from tfambient.contracts import records as keys
 from tfambient.contracts.manifest import Manifest, Shard
 from tfambient.contracts.records import LabelName
@@ -316,7 +317,7 @@ def step_figures(data_dir: Path, arch: str, jit: bool, args, workdir: Path) -> S
     from tfambient import data, trainer
     from tfambient.tasks import pretext
 
-    config = pretext.TrainConfig(
+    config = TrainConfig(
         data_dir=str(data_dir),
         workdir=str(workdir),
         arch=arch,
@@ -427,7 +428,7 @@ def main() -> None:
 
         def training_input(jitter: float):
             """The input of a tfambient-train run (its model is never called)."""
-            from tfambient.tasks.pretext import PretextTask, TrainConfig
+            from tfambient.tasks.pretext import PretextTask
 
             config = TrainConfig(
                 data_dir=str(data_dir),

@@ -75,7 +75,7 @@ def gpu_names() -> list[str]:
 
 
 def train_config(args, data_dir: Path, workdir: Path, **fields):
-    from tfambient.tasks import pretext
+    from tfambient.configs import TrainConfig
 
     settings = dict(
         data_dir=str(data_dir),
@@ -89,7 +89,7 @@ def train_config(args, data_dir: Path, workdir: Path, **fields):
     )
     if args.fc_units:
         settings["fc_units"] = args.fc_units
-    return pretext.TrainConfig(**(settings | fields))
+    return TrainConfig(**(settings | fields))
 
 
 def step_result(args, data_dir, workdir, strategy, arch, precision, jit) -> StepResult:

@@ -481,3 +481,22 @@ def test_a_csv_without_usable_rows_is_refused_with_its_rows_listed(tmp_path):
     assert err.endswith(f"no usable rows in {backwards}; {listing} lists why")
     with open(listing, newline="") as f:
         assert [row["reason"] for row in csv.DictReader(f)] == ["end_not_after_start"] * 2
+
+
+def test_frames_at_keyframes_are_recorded_at_their_own_times(corpus, tmp_path):
+    """The corpus clips have one keyframe, at 0 s. In a cut (the segment starts at the
+    file's 0 s) both frames take it and are recorded at 0 s, their windows at the segment's
+    start; the whole video's segment starts 2 s in, past its keyframe, so its frames are
+    taken exactly, as without the flag."""
+    out = tmp_path / "data"
+    run("tfambient-prepare", *prepare_args(corpus, out, "--frame_at=keyframe"))
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["extraction"]["frame_at"] == "keyframe"
+    frames = by_frame(read_dataset(out))
+    assert {clip for clip, _ in frames} == set(corpus.kinds)
+    whole = next(clip for clip in corpus.kinds if clip.endswith("_2.000"))
+    for (clip, index), r in frames.items():
+        expected = [1.25, 3.75][index] if clip == whole else 0.0
+        assert r["frame/time_s"][0] == pytest.approx(expected, abs=0.05), clip
+        window_start = {0.0: 0.0, 1.25: 0.0, 3.75: 1.25}[expected]  # moved inside the segment
+        assert r["audio/start_s"][0] == pytest.approx(window_start, abs=0.05)

@@ -17,43 +17,9 @@ store (gs://...) with the same URLs everywhere.
 
 from __future__ import annotations
 
-import re
-import socket
-
 import tensorflow as tf
 
-PROTOCOL = "grpc"
-_SERVICE = re.compile(rf"{PROTOCOL}://(?P<host>[^:/\s]+):(?P<port>\d+)")
-_ADDRESS = re.compile(r"(?P<host>[^:/\s]+):(?P<port>\d+)")
-REACH_TIMEOUT_S = 10.0
-
-
-def service_address(service: str) -> tuple[str, int]:
-    """(host, port) of ``grpc://HOST:PORT``; ValueError naming the expected form otherwise."""
-    match = _SERVICE.fullmatch(service)
-    if not match:
-        raise ValueError(f"--data_service must look like grpc://HOST:PORT, got {service!r}")
-    return match["host"], int(match["port"])
-
-
-def host_and_port(address: str, what: str) -> tuple[str, int]:
-    """(host, port) of ``HOST:PORT``; ValueError naming ``what`` (a flag) otherwise."""
-    match = _ADDRESS.fullmatch(address)
-    if not match:
-        raise ValueError(f"{what} must look like HOST:PORT, got {address!r}")
-    return match["host"], int(match["port"])
-
-
-def check_reachable(host: str, port: int, timeout: float = REACH_TIMEOUT_S) -> None:
-    """Fail now, with a reason, rather than wait forever: tf.data service retries an
-    unreachable dispatcher without end."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        message = f"cannot reach the tf.data service dispatcher at {host}:{port}: {reason}"
-        raise ValueError(message) from None
+from tfambient.hosts import DATA_SERVICE_PROTOCOL
 
 
 def distribute(dataset: tf.data.Dataset, service: str) -> tf.data.Dataset:
@@ -68,7 +34,9 @@ def distribute(dataset: tf.data.Dataset, service: str) -> tf.data.Dataset:
 
 def start_dispatcher(port: int) -> tf.data.experimental.service.DispatchServer:
     """A dispatcher listening on ``port`` (0: any free port)."""
-    config = tf.data.experimental.service.DispatcherConfig(port=port, protocol=PROTOCOL)
+    config = tf.data.experimental.service.DispatcherConfig(
+        port=port, protocol=DATA_SERVICE_PROTOCOL
+    )
     return tf.data.experimental.service.DispatchServer(config)
 
 
@@ -81,7 +49,7 @@ def start_worker(
         dispatcher_address=dispatcher,
         worker_address=worker_address,
         port=port,
-        protocol=PROTOCOL,
+        protocol=DATA_SERVICE_PROTOCOL,
     )
     return tf.data.experimental.service.WorkerServer(config)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfambient import hosts
 from tfambient.contracts.files import atomic_path
 from tfambient.contracts.workdirs import RunWorkdir, TrainWorkdir
 
@@ -108,8 +109,7 @@ class Plan:
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """auto: several workers in TF_CONFIG -> multi-worker; several GPUs -> mirrored; else one."""
     if name == "auto":
-        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker")
-        if workers and len(workers) > 1:
+        if hosts.cluster_to_join(name, os.environ.get("TF_CONFIG")):
             name = "multiworker"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
@@ -325,13 +325,7 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
     Every worker trains and checkpoints (into :func:`own_dir`); only the chief evaluates,
     logs and keeps the best checkpoint.
     """
-    logger.info(
-        "%s over %d replica(s) on %s",
-        type(strategy).__name__,
-        strategy.num_replicas_in_sync,
-        ", ".join(d.name for d in tf.config.list_logical_devices() if "CPU" not in d.name)
-        or "the CPU",
-    )
+    log_strategy(strategy)
     chief = is_chief(strategy)
     checkpoints = Checkpoints(
         task.model, task.optimizer, own_dir(strategy, workdir), plan.keep_checkpoints
@@ -354,10 +348,9 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
         evaluated = evaluation_step is not None and plan.evaluation_due(step)
         if evaluated:
             record |= evaluate(evaluation_step, validation)
-        if chief:
-            log_record(writer, layout.metrics_log, record)
-            if evaluated:
-                _weight_histograms(writer, step, task.model)
+        log_record(writer, layout.metrics_log, record)
+        if chief and evaluated:
+            _weight_histograms(writer, step, task.model)
         history.append(record)
         if plan.checkpoint_due(step):
             checkpoints.save(step)
@@ -367,6 +360,17 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
     return history
 
 
+def log_strategy(strategy: tf.distribute.Strategy) -> None:
+    """Say which strategy trains, over how many replicas, on which devices."""
+    logger.info(
+        "%s over %d replica(s) on %s",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        ", ".join(d.name for d in tf.config.list_logical_devices() if "CPU" not in d.name)
+        or "the CPU",
+    )
+
+
 def write_config(workdir: Path, config) -> None:
     """WORKDIR/config.json: the fields of the dataclass that decides the run."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -374,8 +378,11 @@ def write_config(workdir: Path, config) -> None:
 
 
 def log_record(writer, metrics_path: Path, record: dict) -> None:
-    """One log line, one JSON line of metrics.jsonl, and a TensorBoard scalar per figure."""
+    """One log line; on the chief (which alone has a ``writer``) also one JSON line of
+    metrics.jsonl and a TensorBoard scalar per figure."""
     logger.info("%s", "  ".join(f"{k} {v:.4g}" for k, v in record.items()))
+    if writer is None:
+        return
     with open(metrics_path, "a") as f:
         f.write(json.dumps(record) + "\n")
     with writer.as_default(step=record["step"]):

@@ -14,65 +14,16 @@ export/ (the backbone as a SavedModel and a .keras file).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from tfambient import architectures, data, data_service, models, trainer
+from tfambient.configs import TrainConfig
 from tfambient.contracts.files import write_json
 from tfambient.contracts.workdirs import TrainWorkdir
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a run; recorded in the workdir so a rerun can resume it."""
-
-    data_dir: str
-    workdir: str
-    arch: str = "alexnet"
-    feature: str = ""  # "": the architecture's default (fc7, pool)
-    label: str = "texture_k30"
-    image_size: int = 224
-    batch_size: int = 128  # global, over all replicas
-    train_steps: int = 10_000
-    steps_per_loop: int = 50
-    learning_rate: float = 1e-3  # peak of the one-cycle schedule
-    warmup_fraction: float = 0.05
-    anneal: str = "cos"
-    weight_decay: float = 0.05
-    clip_norm: float = 1.0
-    label_smoothing: float = 0.0
-    dropout: float = 0.5  # AlexNet's, before fc6 and fc7
-    fc_units: int = 4096  # AlexNet's fc6 and fc7 width
-    color_jitter: float = 0.0
-    mixed_precision: str = ""  # "", "mixed_bfloat16" or "mixed_float16"
-    jit: bool = False
-    strategy: str = "auto"
-    eval_every: int = 1000
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    seed: int = 0
-    skip_corrupt: bool = False
-    data_service: str = ""  # grpc://HOST:PORT of a tf.data service dispatcher; "": local input
-
-    def __post_init__(self):
-        if self.anneal not in ("cos", "linear"):
-            raise ValueError(f"--anneal must be cos or linear, got {self.anneal}")
-        if self.mixed_precision not in ("", "mixed_bfloat16", "mixed_float16"):
-            raise ValueError(
-                f"--mixed_precision must be mixed_bfloat16 or mixed_float16, "
-                f"got {self.mixed_precision}"
-            )
-        for name in ("steps_per_loop", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1")
-        if self.arch not in architectures.ARCHITECTURES:
-            known = ", ".join(architectures.ARCHITECTURES)
-            raise ValueError(f"unknown --arch {self.arch}; known: {known}")
-        if self.data_service:
-            data_service.service_address(self.data_service)
 
 
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
@@ -259,8 +210,9 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
     ``strategy`` overrides ``config.strategy`` (tests place replicas on logical CPUs).
     """
     workdir = Path(config.workdir)
-    trainer.write_config(workdir, config)
     strategy = strategy or trainer.make_strategy(config.strategy)
+    if trainer.is_chief(strategy):  # the others write only their checkpoints (own_dir)
+        trainer.write_config(workdir, config)
     task = PretextTask(config, strategy)
     history = trainer.fit(task, strategy, workdir, plan(config))
     result = {"config": asdict(config), "final": history[-1] if history else {}}

@@ -28,7 +28,6 @@ import io
 import logging
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -37,96 +36,17 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfambient import architectures, data, models, trainer
+from tfambient.configs import VocConfig
 from tfambient.contracts.files import atomic_path, write_json, write_text
-from tfambient.contracts.workdirs import TrainWorkdir, VocWorkdir
+from tfambient.contracts.workdirs import RunWorkdir, TrainWorkdir, VocWorkdir
 from tfambient.voc import CLASSES
 from tfambient.voc.dataset import VocSplit, read_split, read_tfds
 from tfambient.voc.metrics import APResult, class_aps
 
 logger = logging.getLogger(__name__)
 
-MODES = ("head", "all", "svm")
-# The spec's defaults that differ between the modes: (learning rate, halving period).
-PROTOCOL = {"head": (0.003, 5_000), "all": (0.001, 10_000)}
 SHUFFLE_BUFFER = 1024
 _RESCALE_IMAGES = 64
-
-
-@dataclass(frozen=True)
-class VocConfig:
-    """Everything that decides a transfer run; recorded in WORKDIR/config.json."""
-
-    workdir: str
-    voc_dir: str = ""
-    tfds_dir: str = ""  # read TFDS voc/2007 from here instead of a VOCdevkit
-    backbone: str = "random"
-    arch: str = ""  # "": the backbone's own (alexnet for random)
-    fc_units: int = 4096  # a random AlexNet's fc6 and fc7 width (a saved one has its own)
-    mode: str = "head"
-    train_split: str = "trainval"
-    test_split: str = "test"
-    image_size: int = 224
-    batch_size: int = 16
-    train_steps: int = 80_000
-    learning_rate: float = 0.0  # 0: the mode's protocol value
-    halve_every: int = 0  # 0: the mode's protocol value
-    momentum: float = 0.9
-    weight_decay: float = 1e-6
-    clip_norm: float = 10.0
-    crop_area_min: float = 0.1
-    crop_area_max: float = 0.5
-    test_crops: int = 10
-    rescale: bool = False
-    layer: str = ""  # svm: the feature probed; "": fc7 (AlexNet) or pool (ResNet-18)
-    svm_costs: str = "0.01,0.1,1,10,100"
-    svm_folds: int = 3
-    strategy: str = "auto"
-    steps_per_loop: int = 100
-    checkpoint_every: int = 1000
-    jit: bool = False
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if bool(self.voc_dir) == bool(self.tfds_dir):
-            raise ValueError("give exactly one of --voc_dir and --tfds_dir")
-        if self.arch and self.arch not in architectures.ARCHITECTURES:
-            known = ", ".join(architectures.ARCHITECTURES)
-            raise ValueError(f"unknown --arch {self.arch}; known: {known}")
-        if not 0 < self.crop_area_min <= self.crop_area_max <= 1:
-            raise ValueError("need 0 < --crop_area_min <= --crop_area_max <= 1")
-        for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1")
-        if self.test_crops < 1 or self.svm_folds < 2:
-            raise ValueError("--test_crops must be >= 1 and --svm_folds >= 2")
-        self.costs()  # parse now, so a typo fails before any work
-
-    @property
-    def learning_rate_used(self) -> float:
-        return self.learning_rate or PROTOCOL[self.mode][0]
-
-    @property
-    def halve_every_used(self) -> int:
-        return self.halve_every or PROTOCOL[self.mode][1]
-
-    def settings(self) -> dict:
-        """The fields, with the mode's protocol values in place of 0 ("the default")."""
-        fields = asdict(self)
-        if self.mode in PROTOCOL:
-            fields |= {"learning_rate": self.learning_rate_used}
-            fields |= {"halve_every": self.halve_every_used}
-        return fields
-
-    def costs(self) -> list[float]:
-        try:
-            costs = [float(c) for c in self.svm_costs.split(",")]
-        except ValueError:
-            raise ValueError(f"--svm_costs must be numbers, got {self.svm_costs!r}") from None
-        if not costs or min(costs) <= 0:
-            raise ValueError(f"--svm_costs must be positive, got {self.svm_costs!r}")
-        return costs
 
 
 # ---------------------------------------------------------------------------- backbones
@@ -453,10 +373,13 @@ def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> di
     train_voc = read_source(config, config.train_split)
     test_voc = read_source(config, config.test_split)
     workdir = Path(config.workdir)
-    trainer.write_config(workdir, config)
+    chief = trainer.is_chief(strategy)
     layout = VocWorkdir(workdir)
-    write_problems(layout.problems, [train_voc, test_voc])
-    if config.rescale and not tf.train.latest_checkpoint(layout.checkpoints):
+    if chief:  # the others write only their checkpoints (trainer.own_dir)
+        trainer.write_config(workdir, config)
+        write_problems(layout.problems, [train_voc, test_voc])
+    own = RunWorkdir(trainer.own_dir(strategy, workdir))
+    if config.rescale and not tf.train.latest_checkpoint(own.checkpoints):
         sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)
         rescale(backbone, data.standardize(next(iter(sample))[0]))
     if config.mode == "svm":
