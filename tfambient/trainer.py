@@ -276,7 +276,14 @@ class Checkpoints:
                 kept = ", ".join(p.rsplit("-", 1)[1] for p in self.last.checkpoints)
                 raise ValueError(f"no checkpoint {number} in {self.last.directory}; kept: {kept}")
         if path:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except AssertionError:  # TensorFlow's message lists the variables, over lines
+                raise ValueError(
+                    f"cannot restore {path}: it lacks variables of the model these settings "
+                    "build (written by an older tfambient, e.g. before --color_jitter ran in "
+                    "the model, or with other settings): train into a new --workdir"
+                ) from None
             logger.info("restored %s", path)
         return int(self.checkpoint.optimizer.iterations.numpy())
 
