@@ -213,7 +213,7 @@ def replica_figures(args, data_dir: Path, workdir: Path, devices: list[str]) -> 
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=256, help="images per step (per GPU)")
     parser.add_argument("--image_size", type=int, default=224, help="model input side, px")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
@@ -306,7 +306,8 @@ def report(results: dict, args) -> None:
         f"{source['ratio_to_decode_bound']:.2f})"
     )
     fastest = max(results["steps"], key=lambda r: r["compute_images_per_s"])
-    bound = "input-bound" if source["images_per_s"] < fastest["compute_images_per_s"] else "not"
+    input_bound = source["images_per_s"] < fastest["compute_images_per_s"]
+    bound = "input-bound" if input_bound else "not input-bound"
     print(
         f"    the fastest step ({fastest['arch']} {fastest['precision']}"
         f"{' XLA' if fastest['jit'] else ''}) consumes {fastest['compute_images_per_s']:.0f} "
