@@ -391,7 +391,7 @@ def test_a_worker_started_with_the_wrong_index_is_named(tmp_path):
     )
 
 
-@pytest.mark.parametrize("command", ["train", "voc", "probe", "features"])
+@pytest.mark.parametrize("command", ["train", "voc", "probe", "features", "data_service"])
 def test_defining_the_flags_imports_no_tensorflow(command):
     """--help and flag mistakes start nothing; a multi-worker strategy starts TensorFlow."""
     script = (

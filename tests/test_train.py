@@ -26,7 +26,10 @@ def steps_logged(workdir: Path) -> list[int]:
 
 
 def test_the_loss_falls_well_below_chance_and_the_backbone_is_exported(data_dir, tmp_path):
-    result = train.train(train_config(data_dir, tmp_path))
+    # Without dropout: at 0.5 on fc layers 64 wide, it makes the logged training loss of the
+    # last 10 steps hang on two batches' masks (0.07 to 0.65 over seeds 0-7, float or uint8
+    # crops alike), where the bar below should judge learning, not luck.
+    result = train.train(train_config(data_dir, tmp_path, dropout=0.0))
     chance = math.log(3)
     assert result["final"]["loss"] < 0.3 * chance
     assert result["final"]["eval_loss"] < 0.5 * chance

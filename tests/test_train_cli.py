@@ -113,3 +113,25 @@ def test_user_mistakes_give_one_line_and_status_2(tmp_path):
         timeout=300,
     )
     assert result.returncode == 2 and "not a tfambient-train workdir" in result.stderr
+
+
+def test_a_checkpoint_without_the_jitter_count_gives_one_line_and_status_2(data_dir, tmp_path):
+    """A workdir trained before the input layer drew --color_jitter's factors in the model
+    holds no count of its draws: its checkpoints are those of a run without jitter today.
+    Rerun with jitter, it is refused in one line, not with TensorFlow's traceback."""
+    workdir = tmp_path / "run"
+    before = [*train_args(data_dir, workdir), "--train_steps=5", "--checkpoint_every=5"]
+    trained = subprocess.run(before, capture_output=True, text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    rerun = subprocess.run(
+        [*train_args(data_dir, workdir), "--color_jitter=0.5"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert rerun.returncode == 2, rerun.stderr[-3000:]
+    said = "tfambient-train: error: "
+    errors = [line for line in rerun.stderr.splitlines() if line.startswith(said)]
+    assert "Traceback" not in rerun.stderr and len(errors) == 1, rerun.stderr[-3000:]
+    assert errors[0].startswith(f"{said}cannot restore {workdir / 'ckpt'}")
+    assert errors[0].endswith("train into a new --workdir")

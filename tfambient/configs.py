@@ -17,6 +17,7 @@ from typing import Any
 
 from tfambient import architectures
 from tfambient.architectures import ARCHITECTURES
+from tfambient.hosts import data_service_address, host_port
 
 
 def option(default: Any, help: str, **limits: Any) -> Any:
@@ -26,9 +27,9 @@ def option(default: Any, help: str, **limits: Any) -> Any:
     return field(default=default, metadata={"help": help, **limits})
 
 
-def required(help: str) -> Any:
+def required(help: str, **limits: Any) -> Any:
     """A field the command cannot run without; its flag has no default."""
-    return field(metadata={"help": help})
+    return field(metadata={"help": help, **limits})
 
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
@@ -103,6 +104,11 @@ class TrainConfig:
     skip_corrupt: bool = option(
         False, "Skip and count corrupt records instead of stopping at the first."
     )
+    data_service: str = option(
+        "",
+        "grpc://HOST:PORT of a tfambient-data-service dispatcher whose workers make the "
+        "training input (unseeded); '': this host makes it.",
+    )
 
     def __post_init__(self):
         if self.anneal not in ("cos", "linear"):
@@ -117,6 +123,8 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be >= 1")
         _check_arch(self.arch)
         _check_strategy(self.strategy)
+        if self.data_service:
+            data_service_address(self.data_service)
 
 
 MODES = ("head", "all", "svm")
@@ -492,3 +500,41 @@ class ReportConfig:
     def units_to_maximize(self) -> list[tuple[str, tuple[int, ...]]]:
         """--maximize parsed; [] = the most selective units."""
         return [parse_units(spec) for spec in self.maximize]
+
+
+ROLES = ("dispatcher", "worker")
+
+
+@dataclass(frozen=True)
+class DataServiceConfig:
+    """What one tfambient-data-service process serves (tfambient.data_service)."""
+
+    role: str = required("What this process runs: the dispatcher or a worker.", choices=ROLES)
+    port: int = option(
+        0, "Port to listen on; 0: any free port (the one chosen is printed).", lower=0, upper=65535
+    )
+    dispatcher_address: str = option(
+        "", "worker: the dispatcher's HOST:PORT (required for a worker)."
+    )
+    worker_address: str = option(
+        "",
+        "worker: the HOST:PORT trainers reach this worker at ('%port%' stands for --port); "
+        "default: this host's name and port.",
+    )
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"--role is required: {' or '.join(ROLES)}")
+        if self.role == "dispatcher":
+            if self.dispatcher_address or self.worker_address:
+                raise ValueError("--dispatcher_address and --worker_address are for --role=worker")
+            return
+        if not self.dispatcher_address:
+            raise ValueError("--dispatcher_address=HOST:PORT is required for a worker")
+        self.dispatcher()
+        if self.worker_address:
+            host_port(self.worker_address.replace("%port%", "0"), "--worker_address")
+
+    def dispatcher(self) -> tuple[str, int]:
+        """(host, port) of --dispatcher_address."""
+        return host_port(self.dispatcher_address, "--dispatcher_address")

@@ -10,12 +10,18 @@ function, :func:`batches`, that every task's input goes through:
   a dataset of (JPEG, targets) pairs (the VOC images; image files, :func:`image_files`);
   :class:`ArrayDecoder` the rows of float16 .npy shards (a probe's cached features, the
   "image" of its records);
-* a parser turns a record's JPEG and a seed into the model's input, a standardized float32
-  image: :func:`train_crop` (a random crop, decoding only the crop, flip and colour jitter),
+* a parser turns a record's JPEG and a seed into the model's input, a uint8 RGB image
+  (S, S, 3): :func:`train_crop` (a random crop, decoding only the crop, resized, flipped),
   :func:`eval_crop` (the central 87.5 %: at the stored short side of 256 that is ResNet's
-  "resize to 256, centre-crop 224", with no resampling at image_size 224),
-  :func:`any_eval_crop` (the same of an image file of any format), :func:`test_crops` (VOC's
-  several random crops per test image) and :func:`feature_rows` (a cached row, as float32).
+  "resize to 256, centre-crop 224", with no resampling at image_size 224) and
+  :func:`test_crops` (VOC's several random crops per test image). The resized crop is
+  rounded to uint8, as an 8-bit image library's resize would give it: the host ships a
+  quarter of float32's bytes, and the per-pixel float work (standardizing, training's
+  colour jitter) runs inside the compiled step, in the model's input layer
+  (:class:`tfambient.models.ImageInput`). Two parsers feed a bare backbone instead and give
+  its standardized float32 input: :func:`any_eval_crop` (the central crop of an image file
+  of any format, for tfambient-features and the probe) and :func:`feature_rows` (a cached
+  row, as float32).
 
 :func:`pretext_dataset` is the pretext task's input; tfambient.tasks.voc builds VOC's, and
 tfambient.features and tfambient.tasks.probe the probe's, from the same pieces.
@@ -31,8 +37,9 @@ first) unless a seed is given, or `deterministic=True`; with a seed and determin
 give the same batches. Each pipeline draws its file order, record order and augmentation from
 three seeds derived from (seed, pipeline id). Every random draw is a stateless op keyed by a
 per-record seed, from `tf.data.Dataset.random` in training and (seed, record index) in
-evaluation, so parallelism alone never changes the result. Evaluation is always deterministic
-and reads each record once. An iterator over a training pipeline is saved and restored by
+evaluation, so parallelism alone never changes the result (colour jitter's factors are drawn
+in the step: tfambient.models.inputs). Evaluation is always deterministic and reads each
+record once. An iterator over a training pipeline is saved and restored by
 tf.train.Checkpoint (the trainer checkpoints it): its position in the files, the shuffle
 buffers, the random stream and the batches it prepared ahead; restored, a deterministic
 pipeline goes on with the very batches it would have given.
@@ -100,17 +107,13 @@ class LabelSpec:
 
 @dataclass(frozen=True)
 class Augment:
-    """Training augmentation; evaluation uses only image_size.
-
-    color_jitter is a strength in [0, 1] (0: off) scaling SimCLR's jitter: brightness ±0.8s,
-    contrast and saturation ×[1 - 0.8s, 1 + 0.8s], hue ±0.2s, applied in that order.
-    """
+    """Training augmentation on the host; evaluation uses only image_size. (Colour jitter is
+    per-pixel work: the model's input layer does it, tfambient.models.ImageInput.)"""
 
     image_size: int = 224
     area_range: tuple[float, float] = (0.08, 1.0)
     aspect_range: tuple[float, float] = (3 / 4, 4 / 3)
     flip: bool = True
-    color_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if self.image_size < 1:
@@ -119,8 +122,6 @@ class Augment:
             raise ValueError(f"area_range must be 0 < low <= high <= 1, not {self.area_range}")
         if not 0 < self.aspect_range[0] <= self.aspect_range[1]:
             raise ValueError(f"aspect_range must be 0 < low <= high, not {self.aspect_range}")
-        if not 0 <= self.color_jitter <= 1:
-            raise ValueError(f"color_jitter must be in [0, 1], not {self.color_jitter}")
 
 
 @dataclass(frozen=True)
@@ -492,36 +493,41 @@ def _crop_and_decode(encoded: tf.Tensor, begin: tf.Tensor, size: tf.Tensor) -> t
     return tf.io.decode_and_crop_jpeg(encoded, window, channels=3)
 
 
-def _color_jitter(image: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Tensor:
-    """SimCLR's colour distortion, scaled by strength, on RGB in [0, 1]."""
-    seeds = tf.random.experimental.stateless_split(seed, 4)
-    change = 0.8 * strength
-    image = tf.image.stateless_random_brightness(image, change, seeds[0])
-    image = tf.image.stateless_random_contrast(image, 1 - change, 1 + change, seeds[1])
-    image = tf.image.stateless_random_saturation(image, 1 - change, 1 + change, seeds[2])
-    image = tf.image.stateless_random_hue(image, 0.2 * strength, seeds[3])
-    return tf.clip_by_value(image, 0.0, 1.0)
+def _resized(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 image resized (bilinear) to image_size², rounded back to uint8."""
+    return tf.cast(tf.round(tf.image.resize(image, [image_size, image_size])), tf.uint8)
 
 
-def train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
-    """Inception-style random crop of the JPEG, resized, flipped, jittered, standardized."""
-    crop_seed, flip_seed, jitter_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+def random_crop(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
+    """Inception-style random window of the JPEG, drawn from ``seed``, decoded alone: uint8
+    at its own size."""
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.io.extract_jpeg_shape(encoded),
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        seed=crop_seed,
+        seed=seed,
         min_object_covered=0.0,
         aspect_ratio_range=augment.aspect_range,
         area_range=augment.area_range,
         max_attempts=10,
     )
-    image = _crop_and_decode(encoded, begin, size)
-    image = tf.image.resize(image, [augment.image_size, augment.image_size])
+    return _crop_and_decode(encoded, begin, size)
+
+
+def crop_and_flip_seeds(seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """A record's seed split for its crop and its flip.
+
+    In three, as when the third drew the colour jitter: a seed keeps its crop and flip."""
+    crop_seed, flip_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    return crop_seed, flip_seed
+
+
+def train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Tensor:
+    """Inception-style random crop of the JPEG, resized, flipped: uint8."""
+    crop_seed, flip_seed = crop_and_flip_seeds(seed)
+    image = _resized(random_crop(encoded, crop_seed, augment), augment.image_size)
     if augment.flip:
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    if augment.color_jitter:
-        image = _color_jitter(image / 255.0, augment.color_jitter, jitter_seed) * 255.0
-    return standardize(image)
+    return image
 
 
 def _central_square(shape: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -532,10 +538,9 @@ def _central_square(shape: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def eval_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
-    """The central CENTRE_CROP square of the JPEG, resized and standardized."""
+    """The central CENTRE_CROP square of the JPEG, resized: uint8."""
     begin, side = _central_square(tf.io.extract_jpeg_shape(encoded))
-    image = _crop_and_decode(encoded, begin, tf.stack([side, side]))
-    return standardize(tf.image.resize(image, [image_size, image_size]))
+    return _resized(_crop_and_decode(encoded, begin, tf.stack([side, side])), image_size)
 
 
 def any_eval_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -551,7 +556,7 @@ Parser = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (JPEG bytes, seed (2,)) 
 
 
 def train_crop(augment: Augment) -> Parser:
-    """Training's input: a random crop, flipped and jittered as ``augment`` says."""
+    """Training's input: a random crop, flipped as ``augment`` says."""
     return lambda encoded, seed: train_image(encoded, seed, augment)
 
 
@@ -682,7 +687,7 @@ def pretext_dataset(
     drop_remainder: bool | None = None,
     shuffle_buffer: int = SHUFFLE_BUFFER,
 ) -> tf.data.Dataset:
-    """(images float32 (b, S, S, 3) standardized, labels) for the pretext task.
+    """(images uint8 (b, S, S, 3), labels) for the pretext task.
 
     Random crops for training, central crops for evaluation; the other arguments are
     :func:`batches`'. skipped: see skip_counter and the module docstring.

@@ -6,6 +6,9 @@ or whose TF_CONFIG differs from theirs, waits without end and without a word. He
 mistake is one sentence, and a worker meets the others (:class:`Meeting`) within a bounded
 time or names those it could not meet, and why. No TensorFlow: all this happens before it
 starts. tfambient runs one job, "worker"; worker 0 is the chief.
+
+The addresses of a tf.data service (tfambient.data_service) are checked here too, for the
+same reasons: before TensorFlow, and one sentence instead of a wait without end.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def _workers(cluster) -> tuple[str, ...]:
     if not isinstance(workers, list) or not workers:
         raise ValueError(f"TF_CONFIG's cluster must list the workers' addresses, as in {EXAMPLE}")
     for address in workers:
-        _host_port(address)
+        host_port(address)
     if len(set(workers)) < len(workers):
         raise ValueError(f"TF_CONFIG names a worker address twice: {', '.join(workers)}")
     return tuple(workers)
@@ -103,12 +106,37 @@ def _task_index(task, num_workers: int) -> int:
     return index
 
 
-def _host_port(address) -> tuple[str, int]:
-    """("host", port) of "host:port" (or "[v6]:port")."""
+def host_port(address, what: str = "TF_CONFIG's worker address") -> tuple[str, int]:
+    """("host", port) of "host:port" (or "[v6]:port"); a ValueError naming ``what`` if not."""
     host, _, port = str(address).rpartition(":")
     if not isinstance(address, str) or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"TF_CONFIG's worker address {address!r} is not host:port")
+        raise ValueError(f"{what} {address!r} is not host:port")
     return host.strip("[]"), int(port)
+
+
+DATA_SERVICE_PROTOCOL = "grpc"
+
+
+def data_service_address(service: str) -> tuple[str, int]:
+    """(host, port) of --data_service=grpc://HOST:PORT (a tf.data service dispatcher)."""
+    prefix = f"{DATA_SERVICE_PROTOCOL}://"
+    if service.startswith(prefix):
+        with contextlib.suppress(ValueError):
+            return host_port(service.removeprefix(prefix))
+    raise ValueError(f"--data_service must look like {prefix}HOST:PORT, got {service!r}")
+
+
+def check_dispatcher(address: tuple[str, int], timeout_s: float = 10.0) -> None:
+    """Fail now, with the reason, if no tf.data service dispatcher can be at ``address``
+    (nothing accepts a connection there): its clients and workers would retry without end."""
+    try:
+        with socket.create_connection(address, timeout=timeout_s):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        host, port = address
+        message = f"cannot reach the tf.data service dispatcher at {host}:{port}: {reason}"
+        raise ValueError(message) from None
 
 
 class Meeting:
@@ -132,7 +160,7 @@ class Meeting:
         self.answering = threading.Thread(target=self._answer, daemon=True)
         if cluster is None:
             return
-        _, port = _host_port(cluster.address)
+        _, port = host_port(cluster.address)
         try:
             self.server = socket.create_server(("", port))
         except OSError as error:
@@ -201,7 +229,7 @@ class Meeting:
         """'' when worker ``index`` answers as itself, with our worker list; else why not."""
         try:
             connection = socket.create_connection(
-                _host_port(self.cluster.workers[index]), timeout=2.0
+                host_port(self.cluster.workers[index]), timeout=2.0
             )
         except OSError as error:
             return error.strerror or str(error) or type(error).__name__

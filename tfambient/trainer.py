@@ -58,6 +58,9 @@ class Task(abc.ABC):
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
     score_name: str = "score"
+    # False where the input's position cannot be saved (tf.data service): a resumed run then
+    # reads its input anew, and only the weights, optimizer and random states go on exactly.
+    input_checkpointed: bool = True
 
     @abc.abstractmethod
     def train_inputs(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
@@ -338,7 +341,14 @@ class Checkpoints:
             self.missing = self._missing_state(path)
             status = self.checkpoint.restore(path).expect_partial()
             if not self.missing:  # else the caller decides whether the run may go on
-                status.assert_existing_objects_matched()
+                try:
+                    status.assert_existing_objects_matched()
+                except AssertionError:  # TensorFlow's message lists the variables, over lines
+                    raise ValueError(
+                        f"cannot restore {path}: it lacks variables of the model these settings "
+                        "build (written by an older tfambient, e.g. before --color_jitter ran "
+                        "in the model, or with other settings): train into a new --workdir"
+                    ) from None
                 logger.info("restored %s", path)
         return int(self.checkpoint.optimizer.iterations.numpy())
 
@@ -412,7 +422,7 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
         task.optimizer,
         own_dir(strategy, workdir),
         plan.keep_checkpoints,
-        input=iterator,
+        **({"input": iterator} if task.input_checkpointed else {}),
         random=random_states(task.model),
         best_eval_loss=best,
         **task.checkpointed(),
@@ -421,8 +431,9 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
     if checkpoints.missing and step < plan.train_steps:
         raise ValueError(
             f"{checkpoints.last.latest_checkpoint} has no {', '.join(checkpoints.missing)}: it "
-            "was written before tfambient saved the input position with the weights, so the run "
-            "cannot go on exactly where it stopped; start it again with a new --workdir"
+            "was written before tfambient saved the input position with the weights (or by a "
+            "run whose input came from --data_service), so the run cannot go on exactly where "
+            "it stopped; start it again with a new --workdir"
         )
     log_strategy(strategy)
     layout = RunWorkdir(workdir)

@@ -114,7 +114,7 @@ def frame_batches(
             )
         except ValueError:  # no such split
             continue
-        splits.append(dataset.unbatch().map(lambda image, _: image))
+        splits.append(dataset.unbatch().map(lambda image, _: data.standardize(image)))
     if not splits:
         raise ValueError(f"{data_dir}: no train or val frames")
     frames = splits[0]

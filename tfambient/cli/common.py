@@ -122,12 +122,14 @@ def _make_strategy(name: str):
     return trainer.make_strategy(name)
 
 
-def start_from_flags(cls):
-    """The command's settings, the dataclass ``cls`` built from its flags (a bad value is a
-    UserError), with INFO logs, and the strategy it runs under (:func:`start_strategy`,
-    from the field ``strategy`` and --cluster_timeout)."""
+def start_from_flags(cls, check: Callable[[T], None] | None = None):
+    """The command's settings, the dataclass ``cls`` built from its flags (a bad value, or a
+    ValueError of ``check(config)``, is a UserError), with INFO logs, and the strategy it runs
+    under (:func:`start_strategy`, from the field ``strategy`` and --cluster_timeout)."""
     try:
         config = dataclass_from_flags(cls)
+        if check is not None:
+            check(config)
     except ValueError as error:
         raise UserError(str(error)) from None
     logging.getLogger().setLevel(logging.INFO)

@@ -29,12 +29,19 @@ from tfambient.configs import TrainConfig
 from tfambient.contracts.files import write_text
 from tfambient.contracts.manifest import Manifest
 from tfambient.contracts.workdirs import TrainWorkdir
+from tfambient.hosts import check_dispatcher, data_service_address
 
 FLAGS = flags.FLAGS
 
 
 define_dataclass_flags(TrainConfig, __name__)
 define_cluster_timeout_flag(__name__)
+
+
+def dispatcher_answers(config: TrainConfig) -> None:
+    """With --data_service, its dispatcher must answer before any work starts."""
+    if config.data_service:
+        check_dispatcher(data_service_address(config.data_service))
 
 
 def main(argv: list[str]) -> None:
@@ -45,7 +52,7 @@ def main(argv: list[str]) -> None:
             raise UserError(f"--{required} is required")
     if not Manifest.exists(FLAGS.data_dir):
         raise UserError(f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first")
-    config, strategy = start_from_flags(TrainConfig)
+    config, strategy = start_from_flags(TrainConfig, check=dispatcher_answers)
     from tfambient import trainer
     from tfambient.tasks import pretext
 

@@ -14,6 +14,7 @@ import keras
 from tfambient import architectures
 from tfambient.models.alexnet import AdaptiveAveragePooling2D, alexnet
 from tfambient.models.heads import bits_head, classifier_head, pretext_model
+from tfambient.models.inputs import ImageInput
 from tfambient.models.resnet import resnet18
 
 
@@ -44,6 +45,7 @@ def load_backbone(path, input_shape=(None, None, 3)) -> keras.Model:
 
 __all__ = [
     "AdaptiveAveragePooling2D",
+    "ImageInput",
     "alexnet",
     "bits_head",
     "build_backbone",

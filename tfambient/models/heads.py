@@ -46,21 +46,27 @@ def pretext_model(
     *,
     num_classes: int | None = None,
     num_bits: int | None = None,
+    image_input: keras.layers.Layer | None = None,
     name: str | None = None,
 ) -> keras.Model:
     """images -> float32 logits of a classifier (``num_classes``) or bits (``num_bits``) head
     on the backbone's ``feature`` ("fc7", "pool5", "pool", ...).
 
     The backbone is the model's layer ``backbone.name`` and shares its weights with every
-    other model built on it.
+    other model built on it. With ``image_input`` (a :class:`tfambient.models.ImageInput`) the
+    model takes uint8 images and standardizes them itself; without, the backbone's input.
     """
     if (num_classes is None) == (num_bits is None):
         raise ValueError("give exactly one of num_classes and num_bits")
     known = backbone.output
     if feature not in known:
         raise ValueError(f"{backbone.name} has no feature {feature!r}; it has {sorted(known)}")
-    images = keras.Input(shape=backbone.inputs[0].shape[1:], name="images")
-    features = backbone(images)[feature]
+    images = keras.Input(
+        shape=backbone.inputs[0].shape[1:],
+        dtype=None if image_input is None else "uint8",
+        name="images",
+    )
+    features = backbone(images if image_input is None else image_input(images))[feature]
     if num_classes is not None:
         logits = classifier_head(features, num_classes)
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfambient import architectures, data, models, trainer
+from tfambient import architectures, data, data_service, models, trainer
 from tfambient.configs import TrainConfig
 from tfambient.contracts.files import write_json
 from tfambient.contracts.workdirs import TrainWorkdir
@@ -65,16 +65,20 @@ class PretextTask(trainer.Task):
     def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy):
         self.config = config
         self.label = data.label_spec(config.data_dir, config.label)
-        self.augment = data.Augment(image_size=config.image_size, color_jitter=config.color_jitter)
+        self.augment = data.Augment(image_size=config.image_size)
         keras.mixed_precision.set_global_policy(config.mixed_precision or "float32")
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
+            self.image_input = models.ImageInput(config.color_jitter, config.seed)
             self.backbone = _backbone(config)
-            self.model = _pretext_model(self.backbone, config, self.label)
+            self.model = _pretext_model(self.backbone, config, self.label, self.image_input)
             self.optimizer = _optimizer(config)
             self.optimizer.build(self.model.trainable_variables)
-        # Outside the scope: a mirrored variable could not count on the host.
-        self.skipped = data.skip_counter() if config.skip_corrupt else None
+        # Outside the scope: a mirrored variable could not count on the host. The workers
+        # of a tf.data service cannot count in it: they print what they skip.
+        counted = config.skip_corrupt and not config.data_service
+        self.skipped = data.skip_counter() if counted else None
+        self.input_checkpointed = not config.data_service  # a service's stream is not saved
 
     def train_inputs(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
         """The train split, augmented; with --skip_corrupt, the records skipped are counted."""
@@ -132,22 +136,26 @@ class PretextTask(trainer.Task):
     def log_inputs(self, writer: tf.summary.SummaryWriter) -> None:
         """What the network sees: a few augmented training inputs."""
         images, _ = next(iter(self._augmented(8, skip_corrupt=self.config.skip_corrupt)))
+        shown = data.image_grid(self.image_input.preview(images), 8)
         with writer.as_default(step=0):
-            tf.summary.image("augmented_inputs", data.image_grid(images, 8), max_outputs=8)
+            tf.summary.image("augmented_inputs", shown, max_outputs=8)
 
     def _augmented(self, batch_size: int, **options) -> tf.data.Dataset:
-        """Endless batches of augmented crops of the train split, seeded by --seed."""
-        return data.pretext_dataset(
+        """Endless batches of augmented crops of the train split, seeded by --seed; with
+        --data_service made by its workers, unseeded (tfambient.data_service)."""
+        service = self.config.data_service
+        batches = data.pretext_dataset(
             self.config.data_dir,
             "train",
             self.label,
             batch_size,
             training=True,
             augment=self.augment,
-            seed=self.config.seed,
+            seed=None if service else self.config.seed,
             deterministic=self.config.deterministic,
             **options,
         )
+        return data_service.distribute(batches, service) if service else batches
 
 
 def _backbone(config: TrainConfig) -> keras.Model:
@@ -156,10 +164,16 @@ def _backbone(config: TrainConfig) -> keras.Model:
     return arch.build(input_shape=shape, **arch.options_from(config))
 
 
-def _pretext_model(backbone: keras.Model, config: TrainConfig, label: data.LabelSpec):
+def _pretext_model(
+    backbone: keras.Model,
+    config: TrainConfig,
+    label: data.LabelSpec,
+    image_input: models.ImageInput,
+):
+    """uint8 crops -> logits: the input layer, the backbone and the label's head."""
     head = {"num_classes": label.size} if label.kind == "classes" else {"num_bits": label.size}
     feature = config.feature or architectures.get(config.arch).default_feature
-    return models.pretext_model(backbone, feature, **head)
+    return models.pretext_model(backbone, feature, image_input=image_input, **head)
 
 
 def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:

@@ -123,9 +123,11 @@ def rescale(backbone: keras.Model, images: tf.Tensor) -> None:
 
 
 def voc_model(backbone: keras.Model, image_size: int) -> keras.Model:
-    """images -> 20 logits: a new fc8 on fc7 (AlexNet) or on the pooled features (ResNet)."""
-    images = keras.Input((image_size, image_size, 3), name="images")
-    features = backbone(images)[architectures.get(backbone.name).default_feature]
+    """uint8 images -> 20 logits: standardized by the input layer, then a new fc8 on fc7
+    (AlexNet) or on the pooled features (ResNet)."""
+    images = keras.Input((image_size, image_size, 3), dtype="uint8", name="images")
+    standardized = models.ImageInput()(images)
+    features = backbone(standardized)[architectures.get(backbone.name).default_feature]
     logits = models.bits_head(features, len(CLASSES), name="fc8")
     return keras.Model(images, logits, name=f"{backbone.name}_voc")
 
@@ -163,7 +165,7 @@ def _augment(config: VocConfig) -> data.Augment:
 def train_dataset(
     voc: VocSplit, config: VocConfig, input_context: tf.distribute.InputContext | None = None
 ) -> tf.data.Dataset:
-    """Endless batches of (random crop, flipped, standardized; targets int8 (20,))."""
+    """Endless batches of (random crop, flipped, uint8; targets int8 (20,))."""
     return data.batches(
         data.PairDecoder(voc.dataset),
         data.train_crop(_augment(config)),
@@ -288,7 +290,8 @@ def features(backbone: keras.Model, layer: str, voc: VocSplit, config: VocConfig
 
     @tf.function
     def embed(images):
-        flat = tf.reshape(backbone(images, training=False)[layer], [tf.shape(images)[0], -1])
+        outputs = backbone(data.standardize(images), training=False)
+        flat = tf.reshape(outputs[layer], [tf.shape(images)[0], -1])
         return tf.math.l2_normalize(tf.cast(flat, tf.float32), axis=-1)
 
     batches = data.batches(
@@ -389,7 +392,7 @@ def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> di
     own = RunWorkdir(trainer.own_dir(strategy, workdir))
     if config.rescale and not tf.train.latest_checkpoint(own.checkpoints):
         sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)
-        rescale(backbone, next(iter(sample))[0])
+        rescale(backbone, data.standardize(next(iter(sample))[0]))
     if config.mode == "svm":
         scores, extra = probe(backbone, train_voc, test_voc, config)
     else:
