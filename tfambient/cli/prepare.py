@@ -12,8 +12,9 @@ skipped and every label dropped, and why) and data/clusters/ (centroids, sizes a
 of each clustering, naming AudioSet classes).
 
 Rerunning the same command resumes: finished clips are skipped, and a killed run loses only
-the clips in flight. On several machines, give each --task_index and the same --num_tasks,
-then run once with --merge when all are done (see docs/prepare.md).
+the clips in flight. On many machines, run it with --engine=beam on a Beam runner (Dataflow,
+Flink, Spark), or give each machine --task_index and the same --num_tasks, then run once with
+--merge when all are done (see docs/prepare.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from absl import flags
 
 from tfambient import audioset
-from tfambient.cli import label_flags
+from tfambient.cli import engine_flags, label_flags
 from tfambient.cli.common import UserError, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
 from tfambient.contracts.workdirs import DataDir
@@ -82,7 +83,8 @@ flags.DEFINE_list(
 flags.DEFINE_integer(
     "num_workers",
     -1,
-    "Worker processes; -1: one per CPU core; 0: no subprocesses.",
+    "Worker processes; -1: one per CPU core; 0: no subprocesses. With --engine=beam and the "
+    "DirectRunner: its worker processes, unless --beam_pipeline_options names them.",
     lower_bound=-1,
 )
 flags.DEFINE_integer(
@@ -175,7 +177,10 @@ def num_workers() -> int:
 def read_segments(prepare, output_dir: Path) -> audioset.SegmentTable:
     """The CSV rows to use. Every row skipped and label dropped is listed in
     rejected_rows.csv; the log counts them and names the first few."""
-    table = audioset.read_segments(FLAGS.audioset)
+    if any(map(is_url, FLAGS.audioset)):
+        table = engine_flags.import_beam_engine().read_segments(FLAGS.audioset)
+    else:
+        table = audioset.read_segments(FLAGS.audioset)
     for warning in table.warnings:
         logging.warning("%s", warning)
     listing = DataDir(output_dir).rejected_rows
@@ -195,7 +200,7 @@ def read_segments(prepare, output_dir: Path) -> audioset.SegmentTable:
 def ontology_names() -> dict[str, str]:
     """--ontology, else class_labels_indices.csv beside the first CSV, else AudioSet's."""
     path = FLAGS.ontology
-    if path is None and FLAGS.audioset:
+    if path is None and FLAGS.audioset and not is_url(FLAGS.audioset[0]):
         beside = Path(FLAGS.audioset[0]).with_name("class_labels_indices.csv")
         path = beside if beside.exists() else None
     return audioset.read_ontology(path) if path else audioset.default_ontology()
@@ -235,16 +240,52 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.merge and not FLAGS.audioset:
         raise UserError("--audioset is required (a segments CSV)")
+    given = [FLAGS.output_dir, FLAGS.media_dir, *(FLAGS.audioset or [])]
+    if FLAGS.engine == "local" and any(map(is_url, given)):
+        url = next(filter(is_url, given))
+        raise UserError(f"{url}: a filesystem other than this machine's needs --engine=beam")
+    if FLAGS.engine == "beam" and FLAGS.num_tasks > 1:
+        raise UserError(
+            "--num_tasks splits the work between machines for --engine=local; "
+            "with --engine=beam the runner spreads it"
+        )
+    if is_url(FLAGS.output_dir):
+        with mirrored_output(FLAGS.output_dir) as mirror:
+            prepare_into(mirror.local, mirror)
+        return
     with removed_if_left_empty(FLAGS.output_dir):
         prepare_into(writable_dir(FLAGS.output_dir, "--output_dir"))
 
 
-def prepare_into(output_dir: Path) -> None:
+def is_url(path: str | None) -> bool:
+    """A path on another filesystem (gs://...), which only --engine=beam reads."""
+    return bool(path) and "://" in path
+
+
+@contextlib.contextmanager
+def mirrored_output(url: str):
+    """--output_dir on another filesystem: the launcher's files in a local mirror of it."""
+    if FLAGS.engine != "beam":
+        raise UserError(
+            f"--output_dir {url}: a filesystem other than this machine's needs --engine=beam"
+        )
+    try:
+        beam_engine = engine_flags.import_beam_engine()
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    with beam_engine.mirrored(url) as mirror:
+        yield mirror
+
+
+def prepare_into(output_dir: Path, mirror=None) -> None:
     """This task's extraction (unless --merge), then clustering and shards when all is done."""
     media_dir = None if FLAGS.merge else media_dir_flag()
     try:
         labels = label_flags.label_settings()
         names = ontology_names()  # now, not after days of extraction
+        engine = engine_flags.make_engine(
+            num_workers(), mirror, clips_per_part=FLAGS.clips_per_part
+        )
     except (audioset.AudioSetFormatError, ValueError) as error:
         raise UserError(str(error)) from None
     # Not at module level: worker processes re-import this module, and must not load
@@ -254,7 +295,7 @@ def prepare_into(output_dir: Path) -> None:
 
     try:
         if not FLAGS.merge:
-            run_task(prepare, media_dir, output_dir)
+            run_task(prepare, engine, media_dir, output_dir)
         if FLAGS.num_tasks > 1 and not FLAGS.merge:
             logging.info(
                 "task %d of %d done; when every task is, run: tfambient-prepare "
@@ -271,6 +312,7 @@ def prepare_into(output_dir: Path) -> None:
             num_shards=FLAGS.num_shards,
             val_fraction=FLAGS.val_fraction,
             progress=FLAGS.progress,
+            engine=engine,
         )
     except labelling.SampleTooSmall as error:
         raise UserError(
@@ -281,7 +323,8 @@ def prepare_into(output_dir: Path) -> None:
         raise UserError(str(error)) from None
     except OSError as error:  # a full disk, a lost mount: say which file, not a traceback
         raise UserError(f"I/O error: {error}") from None
-    print(prepare.summary(output_dir, manifest))
+    text = prepare.summary(output_dir, manifest)
+    print(text.replace(str(output_dir), mirror.url) if mirror else text)
 
 
 @contextlib.contextmanager
@@ -315,18 +358,26 @@ def writable_dir(value: str | None, flag: str) -> Path:
     return path
 
 
-def media_dir_flag() -> Path:
+def media_dir_flag() -> Path | str:
+    if FLAGS.download and is_url(FLAGS.media_dir):
+        raise UserError("--download fetches into a local --media_dir, not " + FLAGS.media_dir)
     if FLAGS.download:
         return writable_dir(FLAGS.media_dir, "--media_dir")
     if not FLAGS.media_dir:
         raise UserError("--media_dir is required")
+    if is_url(FLAGS.media_dir):
+        if FLAGS.engine != "beam":
+            raise UserError(
+                f"--media_dir {FLAGS.media_dir}: another filesystem needs --engine=beam"
+            )
+        return FLAGS.media_dir
     media_dir = Path(FLAGS.media_dir)
     if not media_dir.is_dir():
         raise UserError(f"--media_dir {media_dir} is not a directory")
     return media_dir
 
 
-def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
+def run_task(prepare, engine, media_dir: Path | str, output_dir: Path) -> None:
     """Extract this task's share of the CSV into parts."""
     settings, task = extract_settings(), prepare.Task(FLAGS.task_index, FLAGS.num_tasks)
     prepare.check_settings(output_dir, settings, task)  # before the long CSV read
@@ -337,8 +388,7 @@ def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
         output_dir,
         settings,
         task,
-        num_workers=num_workers(),
-        clips_per_part=FLAGS.clips_per_part,
+        engine=engine,
         download=downloader(),
         retry_failed=FLAGS.retry_failed,
         rejected=table.rejected_counts(),
@@ -348,7 +398,7 @@ def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
 
 
 def run() -> None:
-    run_app(main, flag_modules=[label_flags.__name__])
+    run_app(main, flag_modules=[label_flags.__name__, engine_flags.__name__])
 
 
 if __name__ == "__main__":
