@@ -303,7 +303,10 @@ def test_merged_summaries_equal_one_fed_everything():
     tags = [[f"/m/{label}", "/m/all"] for label in labels]
     whole = ClusterSummary(k, per_cluster=per_cluster)
     parts = [ClusterSummary(k, per_cluster=per_cluster) for _ in range(3)]
-    for summary, (start, stop) in [(whole, (0, n)), *zip(parts, [(0, 7), (7, 100), (100, n)])]:
+    for summary, (start, stop) in [
+        (whole, (0, n)),
+        *zip(parts, [(0, 7), (7, 100), (100, n)], strict=True),
+    ]:
         summary.update(
             labels[start:stop],
             sq_distances[start:stop],

@@ -55,6 +55,7 @@ _level = logging.getLogger().level
 try:
     logging.getLogger().setLevel(logging.ERROR)  # Beam's import warns of clients we do not use
     import apache_beam as beam
+    from apache_beam.io.filesystem import BeamIOError
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.io.tfrecordio import _TFRecordUtil
     from apache_beam.options.pipeline_options import (
@@ -190,10 +191,10 @@ def delete(paths: Sequence[str | Path]) -> None:
 
 
 def remove_tree(root: str | Path) -> None:
-    """Every file under ``root`` (and, on a local disk, its directories)."""
+    """Every file under ``root``, and the directories where the filesystem has them."""
     delete([p for p, _ in list_files(root)])
-    if not is_url(root):
-        shutil.rmtree(root, ignore_errors=True)
+    with contextlib.suppress(BeamIOError):  # an object store has no directory to delete
+        delete([root])
 
 
 @contextlib.contextmanager
@@ -410,8 +411,12 @@ class BeamEngine:
 
     def _fit(self, sources, work, descriptors, settings, splits, num_train, progress):
         """The launcher fits on the frames the sample pipeline gathered: a superset of the
-        sample the local engine takes, of which fit_sample keeps the same frames."""
+        sample the local engine takes, of which fit_sample keeps the same frames. When the
+        sample is every train frame and the records are on this machine's disk, it reads
+        them itself, as the local engine does, and saves a pipeline's start."""
         keep = labelling.sample_threshold(settings.max_samples, num_train)
+        if keep >= 1.0 and not any(map(is_url, sources)):
+            return labelling.fit(sources, descriptors, settings, splits, num_train, progress)
         dims = labelling.descriptor_dims(descriptors)
         logger.info("gathering the fit sample with Apache Beam")
         with self._pipeline() as pipeline:
@@ -485,10 +490,13 @@ class BeamEngine:
         if not self.mirror:
             labelling.swap_in(data_dir, Path(staged))
             return
-        shards = self.path(data_dir, DataDir.SHARDS_DIR)
+        shards = str(self.path(data_dir, DataDir.SHARDS_DIR))
         delete([p for p, _ in list_files(shards)])
+        with contextlib.suppress(OSError):  # object stores have no directories to make
+            FileSystems.mkdirs(shards)
         new = [p for p, _ in list_files(staged)]
         FileSystems.rename(new, [str(join(shards, p.rsplit("/", 1)[-1])) for p in new])
+        remove_tree(staged)
 
 
 def _read_lines(path: str) -> list[str]:

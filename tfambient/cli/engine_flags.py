@@ -42,9 +42,11 @@ def make_engine(num_workers: int = 0, mirror=None, **local):
 
 
 def import_beam_engine():
-    """tfambient.beam_engine; ValueError naming the extra to install if Beam is missing."""
+    """tfambient.beam_engine, with the FileSystems that --beam_pipeline_options'
+    beam_plugins register; ValueError naming the extra to install if Beam is missing."""
     try:
         from tfambient import beam_engine
     except ImportError as error:
         raise ValueError(str(error).split("; ")[0]) from None
+    beam_engine.pipeline_options(flags.FLAGS.beam_pipeline_options)  # imports beam_plugins
     return beam_engine
