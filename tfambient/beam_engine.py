@@ -5,13 +5,13 @@ Beam pipelines that a runner schedules, retries and scales: the Python DirectRun
 this machine, or Dataflow, Flink, Spark on many.
 
 * Extraction: one pipeline takes the clips the launcher found (``prepare.locate``), copies
-  each to the worker's local disk when it lives on another filesystem, and runs
-  ``prepare.run_extraction`` on it, which runs ``extract.extract_clip`` in a child process:
-  a decoder that kills its process costs that clip only ("crashed"), never the worker or
-  the job. The records go through Beam's TFRecord sink, each clip's outcome to a JSON-lines
-  file; when the pipeline has finished, the launcher commits them as one part (a sidecar
-  listing the files), so a run killed part-way leaves nothing committed and a rerun does
-  that work again, neither losing nor doubling a record.
+  each to the worker's local disk when it lives on another filesystem, and extracts it with
+  the local engine's ``prepare.ExtractionPool``: ``extract.extract_clip`` in a child
+  process, so a decoder that kills its process costs that clip only ("crashed"), never the
+  worker or the job. The records go through Beam's TFRecord sink, each clip's outcome to
+  a JSON-lines file; when the pipeline has finished, the launcher commits them as one part
+  (a sidecar listing the files), so a run killed part-way leaves nothing committed and a
+  rerun does that work again, neither losing nor doubling a record.
 * Labelling: a pipeline gathers the frames of the bounded hashed fit sample
   (``labelling.sampled``); the launcher fits the labelers on them (``labelling.fit``, the
   same sample as the local engine's); a second pipeline labels every record with the
@@ -39,7 +39,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,9 @@ logging.getLogger("apache_beam").setLevel(logging.WARNING)
 # What the user names the Python DirectRunner by. Beam's own "DirectRunner" first tries
 # the Prism runner, whose binary it downloads at run time: never on a machine offline.
 DIRECT_RUNNERS = ("directrunner", "direct")
-# Clips handed to one extraction child process at a time, and records labelled together.
+# Clips handed to a worker's extraction child at a time (at least a few, to keep it busy),
+# and records labelled together.
+MIN_EXTRACT_BATCH = 4
 EXTRACT_BATCH = 16
 LABEL_BATCH = 256
 # The launcher's own files of a data directory, mirrored when it is on another filesystem.
@@ -339,12 +341,18 @@ class BeamEngine:
             runner_name(self.options),
             out,
         )
+        clips = str(join(out, "clips.jsonl"))
+        _write_lines(clips, [job_line(segment, str(clip.path)) for segment, clip in jobs])
         with self._pipeline() as pipeline:
             results = (
                 pipeline
-                | "clips" >> beam.Create([(segment, str(clip.path)) for segment, clip in jobs])
+                | "clips" >> beam.io.ReadFromText(clips)
+                | "parse" >> beam.Map(parse_job)
+                | "spread" >> beam.Reshuffle()
                 | "batch clips"
-                >> beam.BatchElements(min_batch_size=1, max_batch_size=EXTRACT_BATCH)
+                >> beam.BatchElements(
+                    min_batch_size=MIN_EXTRACT_BATCH, max_batch_size=EXTRACT_BATCH
+                )
                 | "extract"
                 >> beam.ParDo(ExtractClips(settings, self.work)).with_outputs(
                     "outcomes", main="records"
@@ -356,18 +364,13 @@ class BeamEngine:
             _ = results.outcomes | "write outcomes" >> beam.io.WriteToText(
                 str(join(out, "outcomes")), file_name_suffix=".jsonl"
             )
-        written = list_files(out)
-        records = [
-            relative_to(self.root(data_dir), p) for p, _ in written if p.endswith(".tfrecord")
-        ]
-        outcomes = [
-            json.loads(line)
-            for path, _ in written
-            if path.endswith(".jsonl")
-            for line in _read_lines(path)
-        ]
-        store.commit_files(records, outcomes)
-        delete([p for p, _ in written if p.endswith(".jsonl")])
+        written = [path for path, _ in list_files(out)]
+        named = {kind: [p for p in written if p.rsplit("/", 1)[-1].startswith(kind)]
+                 for kind in ("records-", "outcomes-")}  # fmt: skip
+        root = self.root(data_dir)
+        outcomes = [json.loads(line) for path in named["outcomes-"] for line in _read_lines(path)]
+        store.commit_files([relative_to(root, p) for p in named["records-"]], outcomes)
+        delete([clips, *named["outcomes-"]])
 
     def _remove_uncommitted(self, data_dir: Path, task: str, store: prepare.PartStore) -> None:
         """What runs killed before their commit left: work to redo, never to count."""
@@ -499,6 +502,24 @@ class BeamEngine:
         remove_tree(staged)
 
 
+def job_line(segment: audioset.Segment, path: str) -> str:
+    """A clip to extract, as the pipeline reads it: a file, not the pipeline's own graph,
+    carries the millions of them (runners cap a job's size)."""
+    return json.dumps({"segment": asdict(segment), "path": path})
+
+
+def parse_job(line: str) -> tuple[audioset.Segment, str]:
+    job = json.loads(line)
+    fields = job["segment"] | {"labels": tuple(job["segment"]["labels"])}
+    return audioset.Segment(**fields), job["path"]
+
+
+def _write_lines(path: str, lines: Iterable[str]) -> None:
+    with FileSystems.create(path) as f:
+        for line in lines:
+            f.write(line.encode("utf-8") + b"\n")
+
+
 def _read_lines(path: str) -> list[str]:
     with FileSystems.open(path) as f:
         return [line for line in f.read().decode("utf-8").splitlines() if line.strip()]
@@ -522,12 +543,21 @@ def _write_pickle(value, path: str) -> None:
 
 
 class ExtractClips(beam.DoFn):
-    """Clips -> their records and outcomes, through prepare.run_extraction: each clip is
-    extracted in a child process, so a decoder crash costs that clip only."""
+    """Clips -> their records and outcomes, through the local engine's ExtractionPool: each
+    clip is extracted in a child process (kept for the worker's life), so a decoder crash
+    costs that clip only."""
 
     def __init__(self, settings: ExtractSettings, work: prepare.Work):
         self.settings = settings
         self.work = work
+        self._pool = None
+
+    def setup(self):
+        self._pool = prepare.ExtractionPool(1, self.settings, self.work)
+
+    def teardown(self):
+        if self._pool is not None:
+            self._pool.close()
 
     def process(self, batch: list[tuple[audioset.Segment, str]]):
         with tempfile.TemporaryDirectory(prefix="tfambient-clips-") as tmp:
@@ -540,7 +570,7 @@ class ExtractClips(beam.DoFn):
                 )
                 jobs.append((segment, ClipFile(local, has_video=True, naming="")))
                 given[segment.clip_id] = (str(local), path)
-            for result in prepare.run_extraction(jobs, self.settings, 1, self.work):
+            for result in self._pool.results(jobs):
                 result = _naming_the_given_path(result, *given[result.segment.clip_id])
                 yield beam.pvalue.TaggedOutput("outcomes", json.dumps(prepare.outcome(result)))
                 for frame in result.frames:

@@ -319,49 +319,67 @@ class _PoolDied(Exception):
 def run_extraction(
     jobs: list[Job], settings: ExtractSettings, num_workers: int, work: Work = extract.extract_clip
 ) -> Iterator[ClipResult]:
-    """Results in completion order, from ``num_workers`` processes (0: this one).
-
-    A worker that dies (a decoder crashing on a bad file) must not take the job with it:
-    the clips it was holding are retried one at a time in a new pool, so that the one
-    that kills a worker again is found and listed as failed ("crashed").
-    """
+    """Results in completion order, from ``num_workers`` processes (0: this one)."""
     if num_workers == 0:
         extract.quiet_decoders()
         for segment, clip in jobs:
             yield work(segment, str(clip.path), settings)
         return
-    queue, suspects = deque(jobs), deque()
-    while queue or suspects:
-        careful = bool(suspects)
-        try:
-            yield from _pool_results(
-                suspects if careful else queue,
-                1 if careful else 4 * num_workers,
-                num_workers,
-                settings,
-                work,
-            )
-        except _PoolDied as died:
-            if careful:
-                segment, clip = died.jobs[0]
-                yield ClipResult(
-                    segment, failure=Failure("crashed", f"{clip.path}: a worker died decoding it")
+    with ExtractionPool(num_workers, settings, work) as pool:
+        yield from pool.results(jobs)
+
+
+class ExtractionPool:
+    """Worker processes that extract clips, kept across calls of :meth:`results` (a
+    process costs seconds to start where the parent is a big program, such as a Beam
+    worker, that each child imports again).
+
+    A worker that dies (a decoder crashing on a bad file) must not take the job with it:
+    the clips it was holding are retried one at a time in new processes, so that the one
+    that kills a worker again is found and listed as failed ("crashed").
+    """
+
+    def __init__(self, num_workers: int, settings: ExtractSettings, work: Work):
+        self.num_workers, self.settings, self.work = num_workers, settings, work
+        self._executor = _pool(num_workers)
+
+    def __enter__(self) -> ExtractionPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def results(self, jobs: list[Job]) -> Iterator[ClipResult]:
+        """The results of ``jobs``, in completion order."""
+        queue, suspects = deque(jobs), deque()
+        while queue or suspects:
+            careful = bool(suspects)
+            try:
+                yield from self._results(
+                    suspects if careful else queue, 1 if careful else 4 * self.num_workers
                 )
-            else:
-                logger.warning("%s; retrying them one at a time", died)
-                suspects.extend(died.jobs)
+            except _PoolDied as died:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = _pool(self.num_workers)
+                if careful:
+                    segment, clip = died.jobs[0]
+                    failure = Failure("crashed", f"{clip.path}: a worker died decoding it")
+                    yield ClipResult(segment, failure=failure)
+                else:
+                    logger.warning("%s; retrying them one at a time", died)
+                    suspects.extend(died.jobs)
 
-
-def _pool_results(
-    source: deque[Job], limit: int, num_workers: int, settings: ExtractSettings, work: Work
-) -> Iterator[ClipResult]:
-    """Run the jobs of ``source`` with at most ``limit`` in flight, until it is empty."""
-    with _pool(num_workers) as pool:
+    def _results(self, source: deque[Job], limit: int) -> Iterator[ClipResult]:
+        """Run the jobs of ``source`` with at most ``limit`` in flight, until it is empty."""
         in_flight: dict[futures.Future, Job] = {}
         while source or in_flight:
             while source and len(in_flight) < limit:
                 job = source.popleft()
-                in_flight[pool.submit(work, job[0], str(job[1].path), settings)] = job
+                future = self._executor.submit(self.work, job[0], str(job[1].path), self.settings)
+                in_flight[future] = job
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
             for future in done:
                 try:
