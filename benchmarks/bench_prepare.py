@@ -41,7 +41,7 @@ figure. Media files are read from the page cache (they were just written or read
 
     .venv/bin/python benchmarks/bench_prepare.py [--clips 16] [--repeats 5] [--clip_dir DIR]
     .venv/bin/python benchmarks/bench_prepare.py --quick    # smoke run: 4 clips, 1 repeat
-    .venv/bin/python benchmarks/bench_prepare.py --engines_only --clips 16 --repeats 2
+    .venv/bin/python benchmarks/bench_prepare.py --engines_only --repeats 2  # engines only
 """
 
 from __future__ import annotations
@@ -308,7 +308,13 @@ def engine_seconds(engine, jobs, settings: ExtractSettings, scratch: Path, prepa
     return seconds
 
 
-def engines(jobs, settings: ExtractSettings, scratch: Path, repeats: int, prepare) -> None:
+def renamed_jobs(jobs, count: int) -> list[tuple[Segment, ClipFile]]:
+    """``count`` jobs cycling through the clips, each with a clip id of its own."""
+    cycled = itertools.islice(itertools.cycle(jobs), count)
+    return [(replace(s, ytid=f"e{i:05d}{s.ytid[6:]}"), c) for i, (s, c) in enumerate(cycled)]
+
+
+def engines(jobs, settings: ExtractSettings, scratch: Path, args, prepare) -> None:
     """Local vs Beam engine, two workers each: steady clips/s and fixed start-up seconds."""
     from tfambient import beam_engine
 
@@ -318,15 +324,17 @@ def engines(jobs, settings: ExtractSettings, scratch: Path, repeats: int, prepar
         "direct_running_mode=multi_processing"
     )
     beam = beam_engine.BeamEngine(options)
-    n = len(jobs)
-    double = jobs + [(replace(s, ytid=f"{s.ytid[:-1]}x"), c) for s, c in jobs]
+    n = args.engine_clips
+    sizes = {n: renamed_jobs(jobs, n), 2 * n: renamed_jobs(jobs, 2 * n)}
     times: dict[str, dict[int, list[float]]] = {"local": {}, "beam": {}}
-    for round_ in range(repeats):
-        progress(f"engines, round {round_ + 1}/{repeats}: local and Beam on {n} and {2 * n} clips")
+    for round_ in range(args.repeats):
+        progress(
+            f"engines, round {round_ + 1}/{args.repeats}: local and Beam on {n} and {2 * n} clips"
+        )
         for name, engine in (("local", local), ("beam", beam)):
-            for batch in (jobs, double):
+            for size, batch in sizes.items():
                 seconds = engine_seconds(engine, batch, settings, scratch, prepare)
-                times[name].setdefault(len(batch), []).append(seconds)
+                times[name].setdefault(size, []).append(seconds)
     rows, rates = [], {}
     for name, by_size in times.items():
         small, large = min(by_size[n]), min(by_size[2 * n])
@@ -334,7 +342,7 @@ def engines(jobs, settings: ExtractSettings, scratch: Path, repeats: int, prepar
         startup = small - n / rates[name]
         rows.append([name, f"{small:.1f}", f"{large:.1f}", f"{rates[name]:.2f}", f"{startup:.1f}"])
     print()
-    print(f"engines, {ENGINE_WORKERS} workers each, best of {repeats}: t(n) and t(2n) for "
+    print(f"engines, {ENGINE_WORKERS} workers each, best of {args.repeats}: t(n) and t(2n) for "
           f"n={n} clips, steady rate n/(t(2n)-t(n)), start-up t(n)-n/rate")  # fmt: skip
     table(["engine", "t(n) s", "t(2n) s", "steady clips/s", "start-up s"], rows)
     ratio = rates["beam"] / rates["local"]
@@ -345,7 +353,7 @@ def engines(jobs, settings: ExtractSettings, scratch: Path, repeats: int, prepar
 def compare_engines(jobs, settings: ExtractSettings, args, prepare) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="engines-", dir=args.clip_dir))
     try:
-        engines(jobs, settings, scratch, args.repeats, prepare)
+        engines(jobs, settings, scratch, args, prepare)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -401,6 +409,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 clips, 1 repeat")
     parser.add_argument(
         "--engines_only", action="store_true", help="only local engine vs Beam engine"
+    )
+    parser.add_argument(
+        "--engine_clips", type=int, default=48, help="n of the engines' t(n) and t(2n)"
     )
     args = parser.parse_args()
     if args.quick:

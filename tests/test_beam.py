@@ -54,9 +54,11 @@ def local(corpus, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def beam(corpus, tmp_path_factory):
+    """Run with a HOME of its own, where Beam's default runner would cache its Prism."""
     out = tmp_path_factory.mktemp("beam") / "data"
     args = prepare_args(corpus, out, "--engine=beam", f"--beam_pipeline_options={TWO_WORKERS}")
-    return out, run("tfambient-prepare", *args, env=beam_env())
+    home = tmp_path_factory.mktemp("home")
+    return out, run("tfambient-prepare", *args, env=beam_env() | {"HOME": str(home)}), home
 
 
 def assert_same_records(expected: Path, actual: Path, labels: bool = True) -> None:
@@ -90,7 +92,7 @@ def shard_of_each_frame(data_dir: Path) -> dict[tuple[str, int], str]:
 
 
 def test_beam_gives_the_local_engine_s_records_labels_splits_and_failures(local, beam):
-    out, result = beam
+    out, result, home = beam
     assert "9 clips used of 14 segments" in result.stdout
     assert_same_records(local, out)
     assert shard_of_each_frame(out) == shard_of_each_frame(
@@ -109,12 +111,14 @@ def test_beam_gives_the_local_engine_s_records_labels_splits_and_failures(local,
     assert sorted(p.name for p in (out / "clusters").iterdir()) == sorted(
         p.name for p in (local / "clusters").iterdir()
     )
-    assert "Prism" not in result.stderr  # the Python DirectRunner, named explicitly
+    # The Python DirectRunner, built explicitly: Beam's DirectRunner would have made
+    # ~/.apache_beam/cache/prism/bin to download its Prism runner into.
+    assert not (home / ".apache_beam").exists()
     assert not list(out.rglob("*.partial")) and not list(out.glob("beam-work-*"))
 
 
 def test_a_rerun_changes_nothing_and_an_unfinished_run_s_files_are_dropped(beam, corpus):
-    out, _ = beam
+    out, _, _ = beam
     task = out / "parts" / "task-00000-of-00001"
     # What a run killed before its commit leaves: records no sidecar lists.
     dead = task / "beam-killed" / "records-00000-of-00001.tfrecord"

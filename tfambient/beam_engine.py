@@ -452,11 +452,9 @@ class BeamEngine:
                 | "write counts"
                 >> beam.io.WriteToText(str(join(work, "counts")), file_name_suffix=".jsonl")
             )
-            ks = {field: labeler.k for field, labeler in labelers.kmeans.items()}
             _ = (
                 labelled.summaries
-                | "summaries"
-                >> beam.CombineGlobally(MergeSummaries(ks, settings.montage_per_cluster))
+                | "summaries" >> beam.CombineGlobally(MergeSummaries(labelers, settings))
                 | "write summaries" >> beam.Map(_write_pickle, str(join(work, "summaries.pickle")))
             )
         counts = {}
@@ -642,11 +640,11 @@ class WriteShard(beam.DoFn):
 class MergeSummaries(beam.CombineFn):
     """The cluster summaries of every labelled batch, one per k-means field."""
 
-    def __init__(self, ks: dict[str, int], per_cluster: int):
-        self.ks, self.per_cluster = ks, per_cluster
+    def __init__(self, labelers: labelling.Labelers, settings: LabelSettings):
+        self.labelers, self.settings = labelers, settings
 
     def create_accumulator(self) -> dict[str, ClusterSummary]:
-        return {field: ClusterSummary(k, self.per_cluster) for field, k in self.ks.items()}
+        return labelling.new_summaries(self.labelers, self.settings)
 
     def add_input(self, summaries, batch: labelling.SummaryInput):
         return labelling.update_summaries(summaries, batch)

@@ -47,7 +47,7 @@ def main(argv: list[str]) -> None:
         raise UserError(
             f"{FLAGS.data_dir}: a filesystem other than this machine's needs --engine=beam"
         )
-    with mirrored(FLAGS.data_dir) if remote else contextlib.nullcontext() as mirror:
+    with engine_flags.mirrored(FLAGS.data_dir) if remote else contextlib.nullcontext() as mirror:
         data_dir = mirror.local if mirror else Path(FLAGS.data_dir)
         if not Manifest.exists(data_dir):
             raise UserError(
@@ -55,16 +55,6 @@ def main(argv: list[str]) -> None:
             )
         text = recluster(data_dir, mirror)
     print(text.replace(str(data_dir), mirror.url) if mirror else text)
-
-
-@contextlib.contextmanager
-def mirrored(url: str):
-    try:
-        beam_engine = engine_flags.import_beam_engine()
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    with beam_engine.mirrored(url) as mirror:
-        yield mirror
 
 
 def recluster(data_dir: Path, mirror) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from absl import flags
+
+from tfambient.cli.common import UserError
 
 flags.DEFINE_enum(
     "engine",
@@ -50,3 +54,15 @@ def import_beam_engine():
         raise ValueError(str(error).split("; ")[0]) from None
     beam_engine.pipeline_options(flags.FLAGS.beam_pipeline_options)  # imports beam_plugins
     return beam_engine
+
+
+@contextlib.contextmanager
+def mirrored(url: str):
+    """A data directory on another filesystem (``scheme://...``), as the launcher works
+    on it: a local mirror of its small files (beam_engine.Mirror), pushed back at the end."""
+    try:
+        beam_engine = import_beam_engine()
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    with beam_engine.mirrored(url) as mirror:
+        yield mirror

@@ -250,7 +250,7 @@ def main(argv: list[str]) -> None:
             "with --engine=beam the runner spreads it"
         )
     if is_url(FLAGS.output_dir):
-        with mirrored_output(FLAGS.output_dir) as mirror:
+        with engine_flags.mirrored(FLAGS.output_dir) as mirror:
             prepare_into(mirror.local, mirror)
         return
     with removed_if_left_empty(FLAGS.output_dir):
@@ -260,21 +260,6 @@ def main(argv: list[str]) -> None:
 def is_url(path: str | None) -> bool:
     """A path on another filesystem (gs://...), which only --engine=beam reads."""
     return bool(path) and "://" in path
-
-
-@contextlib.contextmanager
-def mirrored_output(url: str):
-    """--output_dir on another filesystem: the launcher's files in a local mirror of it."""
-    if FLAGS.engine != "beam":
-        raise UserError(
-            f"--output_dir {url}: a filesystem other than this machine's needs --engine=beam"
-        )
-    try:
-        beam_engine = engine_flags.import_beam_engine()
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    with beam_engine.mirrored(url) as mirror:
-        yield mirror
 
 
 def prepare_into(output_dir: Path, mirror=None) -> None:
