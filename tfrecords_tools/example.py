@@ -18,6 +18,9 @@ import numpy as np
 
 from tfrecords_tools import proto
 
+# Where batches of parsed records keep each record's serialized bytes (reader.parse_batches).
+RAW_KEY = "__raw__"
+
 Value = Any  # bytes | str | int | float | bool | np.generic | np.ndarray | Sequence of these
 
 # The kind names used by feature_kinds, by the oneof field they stand for. A Feature with
