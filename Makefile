@@ -19,9 +19,14 @@ $(INSTALLED): pyproject.toml
 DEMO_FLAGS ?= flags/demo
 SEED ?= 0
 BIN := $(VENV)/bin
-LABELS := texture_k6 mfcc_k6
+# The pretext labels follow from what prepare.flags asks for: texture and MFCC clusters of
+# the K given there (the flagfile and this list cannot disagree).
+DESCRIPTORS := texture mfcc
+K = $(shell sed -n 's/^--num_clusters=//p' $(DEMO_FLAGS)/prepare.flags)
+LABELS = $(foreach descriptor,$(DESCRIPTORS),$(descriptor)_k$(K))
 
 demo: $(INSTALLED)
+	@test -n "$(K)" || { echo "$(DEMO_FLAGS)/prepare.flags names no --num_clusters=K"; exit 2; }
 	$(BIN)/tfambient-synth --flagfile=$(DEMO_FLAGS)/synth.flags --output_dir=$(DEMO_DIR)/world \
 		--seed=$(SEED)
 	$(BIN)/tfambient-prepare --flagfile=$(DEMO_FLAGS)/prepare.flags --seed=$(SEED) \

@@ -23,9 +23,9 @@ the row above, as tfambient.data composes them; the ms/image column (wall time o
 cores) minus the row above is what that operation costs. read + parse is the decode bound's
 ms/image minus the in-memory decode's.
 
-(b) Training step, images/s, built as tfambient.train builds it (``train.TrainConfig``,
-``train.build``, ``train.pretext_loop``, ``loop.train_loop`` over a distributed dataset of the
-default strategy), for AlexNet and ResNet-18 at --batch and --image_size, without and with
+(b) Training step, images/s, built as tfambient-train builds it (``pretext.TrainConfig``,
+``pretext.PretextTask``, ``trainer.Loop.of``, ``loop.train_loop`` over a distributed dataset of
+the default strategy), for AlexNet and ResNet-18 at --batch and --image_size, without and with
 XLA (``jit``):
 
 * compute: one batch of the pipeline cached in memory and repeated, so that only the step
@@ -179,9 +179,9 @@ def in_memory_jpegs(data_dir: Path, limit: int):
 
     from tfambient import data
 
-    spec = {data.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    spec = {keys.IMAGE: tf.io.FixedLenFeature([], tf.string)}
     records = tf.data.TFRecordDataset(data.shard_files(data_dir, "train")).take(limit)
-    parsed = records.batch(256).map(lambda r: tf.io.parse_example(r, spec)[data.IMAGE_KEY])
+    parsed = records.batch(256).map(lambda r: tf.io.parse_example(r, spec)[keys.IMAGE])
     return tf.concat(list(parsed), axis=0)
 
 
@@ -268,9 +268,10 @@ class StepFigures:
 def step_figures(data_dir: Path, arch: str, jit: bool, args, workdir: Path) -> StepFigures:
     import tensorflow as tf
 
-    from tfambient import data, train
+    from tfambient import data, trainer
+    from tfambient.tasks import pretext
 
-    config = train.TrainConfig(
+    config = pretext.TrainConfig(
         data_dir=str(data_dir),
         workdir=str(workdir),
         arch=arch,
@@ -282,15 +283,15 @@ def step_figures(data_dir: Path, arch: str, jit: bool, args, workdir: Path) -> S
         jit=jit,
     )
     strategy = tf.distribute.get_strategy()
-    run = train.build(config, strategy)
-    loop = train.pretext_loop(run, config)
+    task = pretext.PretextTask(config, strategy)
+    loop = trainer.Loop.of(task, strategy, pretext.plan(config))
     augment = data.Augment(image_size=args.image_size)
 
     def pipeline(context=None):
         return data.pretext_dataset(
             data_dir,
             "train",
-            run.label,
+            task.label,
             args.batch,
             training=True,
             augment=augment,

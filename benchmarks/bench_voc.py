@@ -3,12 +3,12 @@
 Data: a synthetic VOCdevkit (tfambient.world, --images images of 128x160, half of
 them test), written once to --cache_dir and reused; --voc_dir measures a real VOCdevkit.
 
-(a) Evaluation: ``finetune.test_scores`` (the pipeline of --test_crops random crops per image
+(a) Evaluation: ``tasks.voc.test_scores`` (the pipeline of --test_crops random crops per image
 and the model averaging their sigmoids) over the test split, images/s including its one trace,
 against the same with one central crop per image measured in the same run: the 10-crop
 protocol should cost about 10x the network time, no more (one JPEG read serves all crops).
 
-(b) Fine-tuning: ``finetune.finetune`` for --steps steps of batch 16 in loops of --steps / 4,
+(b) Fine-tuning: ``tasks.voc.finetune`` for --steps steps of batch 16 in loops of --steps / 4,
 head and all: images/s as the run logs it (metrics.jsonl), the first loop (tracing) left out;
 and the wall time of the whole svm probe (features of trainval and test, 20 cross-validated
 LinearSVCs).
@@ -69,7 +69,7 @@ def main() -> None:
     progress("importing TensorFlow ...")
     import tensorflow as tf
 
-    from tfambient.voc import finetune as ft
+    from tfambient.tasks import voc as ft
 
     tf.config.set_visible_devices([], "GPU")  # the CPU is what is measured
     workdir = Path(tempfile.mkdtemp(prefix="bench_voc_"))

@@ -14,17 +14,15 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
 
-from tfambient import train  # noqa: E402  (after the devices are configured)
+from tiny import train_config  # noqa: E402  (after the devices are configured)
+
+from tfambient.tasks import pretext as train  # noqa: E402
 
 
 def curve(workdir: str, strategy) -> list[float]:
-    config = train.TrainConfig(
-        data_dir=sys.argv[1],
-        workdir=workdir,
-        arch="alexnet",
-        label="texture_k3",
-        image_size=64,
-        batch_size=8,
+    config = train_config(
+        sys.argv[1],
+        workdir,
         train_steps=6,
         steps_per_loop=1,
         eval_every=1000,

@@ -1,4 +1,5 @@
-"""tfambient.data on a tiny prepared-like directory written here, without tfambient-prepare.
+"""tfambient.data on a tiny prepared-like directory (tests/records.py), written without
+tfambient-prepare.
 
 Every record's image is one solid colour of its own, so after any crop, flip and resize the
 image still says which record it came from; each record's labels are functions of its index,
@@ -7,7 +8,6 @@ so a test can check that images and labels travel together.
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 import struct
@@ -17,73 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from records import (
+    COLOURS,
+    HEIGHT,
+    NUM_TRAIN,
+    NUM_VAL,
+    WIDTH,
+    bits_of,
+    cluster_of,
+    solid_jpeg,
+    write_dataset,
+)
 
 from tfambient import data
-from tfrecords_tools.example import serialize
-from tfrecords_tools.writer import ShardedRecordWriter
-
-HEIGHT, WIDTH = 48, 64
-NUM_TRAIN, NUM_VAL = 32, 8
-# 64 colours at least 60 apart in every channel: far beyond JPEG's error on a solid colour.
-COLOURS = np.array(list(itertools.product((40, 100, 160, 220), repeat=3)), np.float32)
-FRAME = 2  # val images have a black frame this wide, which the centre crop must cut off
-SCHEMA = {
-    "clip/id": {"kind": "bytes", "length": 1, "doc": "id"},
-    "image/encoded": {"kind": "bytes", "length": 1, "doc": "JPEG"},
-    "sound/texture": {"kind": "float", "length": 5, "doc": "not read by the pipeline"},
-    "label/texture_k3": {"kind": "int64", "length": 1, "doc": "in [0, 3)"},
-    "label/texture_bits4": {"kind": "int64", "length": 4, "doc": "bits"},
-    "label/broken_k3": {"kind": "float", "length": 1, "doc": "not a usable label"},
-}
-
-
-def _class(index: int) -> int:
-    return index % 3
-
-
-def _bits(index: int) -> list[int]:
-    return [(index >> bit) & 1 for bit in range(4)]
-
-
-def _jpeg(index: int, framed: bool) -> bytes:
-    image = np.broadcast_to(COLOURS[index], (HEIGHT, WIDTH, 3)).astype(np.uint8).copy()
-    if framed:
-        image[:FRAME] = image[-FRAME:] = image[:, :FRAME] = image[:, -FRAME:] = 0
-    return tf.io.encode_jpeg(image, quality=95, chroma_downsampling=False).numpy()
-
-
-def _record(index: int, jpeg: bytes) -> bytes:
-    return serialize(
-        {
-            "clip/id": f"clip{index}",
-            "image/encoded": jpeg,
-            "sound/texture": np.full(5, index, np.float32),
-            "label/texture_k3": _class(index),
-            "label/texture_bits4": _bits(index),
-        }
-    )
-
-
-def write_dataset(directory: Path, jpegs: dict[int, bytes] | None = None) -> Path:
-    """Train records 0..31 alternate between shards 0 and 1 of 3 (shard 2 stays empty);
-    val records 32..39 fill one shard. `jpegs` replaces the JPEG of some records."""
-    jpegs = jpegs or {}
-    shards = []
-    for split, indices, num_shards in (
-        ("train", range(NUM_TRAIN), 3),
-        ("val", range(NUM_TRAIN, NUM_TRAIN + NUM_VAL), 1),
-    ):
-        with ShardedRecordWriter(directory / "shards", split, num_shards) as writer:
-            for index in indices:
-                jpeg = jpegs.get(index) or _jpeg(index, framed=split == "val")
-                writer.write(index % 2 if split == "train" else 0, _record(index, jpeg))
-        shards += [
-            {"path": f"shards/{path.name}", "split": split, "records": count}
-            for path, count in zip(writer.paths, writer.counts, strict=True)
-        ]
-    manifest = {"schema": SCHEMA, "shards": shards, "counts": {}, "clusters": {}}
-    (directory / "dataset.json").write_text(json.dumps(manifest))
-    return directory
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +137,7 @@ def test_training_batches_keep_each_image_with_its_labels(prepared: Path, k3) ->
         assert labels.shape == (16,) and labels.dtype == np.int32
         indices = record_of(images)
         assert np.all(indices < NUM_TRAIN)
-        np.testing.assert_array_equal(labels, [_class(i) for i in indices])
+        np.testing.assert_array_equal(labels, [cluster_of(i) for i in indices])
         # Standardized: the colour's ImageNet z-score, not 0..255.
         expected = (COLOURS[indices] / 255 - data.IMAGENET_MEAN) / data.IMAGENET_STD
         np.testing.assert_allclose(images.mean(axis=(1, 2)), expected, atol=0.1)
@@ -202,7 +148,7 @@ def test_bits_labels_are_float_vectors(prepared: Path) -> None:
     dataset = data.pretext_dataset(prepared, "train", bits, 8, training=True, seed=2)
     for images, labels in take(dataset, 2):
         assert labels.shape == (8, 4) and labels.dtype == np.float32
-        np.testing.assert_array_equal(labels, [_bits(i) for i in record_of(images)])
+        np.testing.assert_array_equal(labels, [bits_of(i) for i in record_of(images)])
 
 
 def test_one_training_pass_holds_every_record_once(prepared: Path, k3) -> None:
@@ -309,7 +255,7 @@ def test_evaluation_reads_each_record_once_in_a_fixed_order(prepared: Path, k3) 
     again, _ = all_records(dataset)
     np.testing.assert_array_equal(first, again)
     assert sorted(first) == list(range(NUM_TRAIN, NUM_TRAIN + NUM_VAL))
-    np.testing.assert_array_equal(labels, [_class(i) for i in first])
+    np.testing.assert_array_equal(labels, [cluster_of(i) for i in first])
 
 
 def test_evaluation_takes_the_central_crop(prepared: Path, k3) -> None:
@@ -394,7 +340,9 @@ def test_skip_counts_only_the_records_of_its_pipeline(damaged: Path, k3) -> None
 
 
 def with_jpegs(directory: Path, jpegs: dict[int, Callable[[bytes], bytes]]) -> Path:
-    return write_dataset(directory, {i: damage(_jpeg(i, False)) for i, damage in jpegs.items()})
+    return write_dataset(
+        directory, {i: damage(solid_jpeg(i, False)) for i, damage in jpegs.items()}
+    )
 
 
 def truncate(jpeg: bytes) -> bytes:

@@ -15,6 +15,7 @@ import pytest
 from tfambient import media
 from tfambient.media import (
     AudioWindow,
+    DecodedFrame,
     MediaError,
     MediaFile,
     NoAudioStream,
@@ -24,6 +25,7 @@ from tfambient.media import (
     probe,
     read_audio_window,
     read_frame,
+    read_frames,
     write_video,
 )
 
@@ -214,6 +216,168 @@ def test_frame_at_recovers_when_a_seek_lands_late(clips, monkeypatch):
     monkeypatch.setattr(MediaFile, "_seek", late_seek)
     with MediaFile(path) as m:
         _assert_colour(m.frame_at(0.5), COLOURS[0])
+
+
+# frames_at: several times in one pass, skipped non-reference frames, keyframes.
+
+GOP = 10  # a keyframe every 0.4 s at FPS
+TEXTURED = 60  # frames of the textured clips (2.4 s)
+
+
+def _write_textured(path: Path, codec: str) -> None:
+    """Every frame different (a pattern drifting a few pixels a frame), keyframes every GOP
+    frames and nowhere else; H.264 with B-frames, so frames leave the decoder reordered."""
+    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.codec_context.gop_size = GOP
+        if codec == "h264":
+            stream.codec_context.options = {"x264-params": f"keyint={GOP}:scenecut=0"}
+        for i in range(TEXTURED):
+            image = np.stack(
+                [(3 * xs + 2 * i) % 256, (4 * ys + i) % 256, (2 * (xs + ys) + 3 * i) % 256], -1
+            ).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+@pytest.fixture(scope="module")
+def textured(clip_dir) -> dict[str, Path]:
+    out = {}
+    for kind, (vcodec, _, _) in KINDS.items():
+        if vcodec in av.codecs_available:
+            out[kind] = clip_dir / f"textured.{kind}"
+            _write_textured(out[kind], vcodec)
+        else:
+            print(f"skipping textured {kind} clips: this PyAV build has no {vcodec} encoder")
+    return out
+
+
+def _textured(textured, kind: str) -> Path:
+    if kind not in textured:
+        pytest.skip(f"no {kind} video encoder in this PyAV build")
+    return textured[kind]
+
+
+def _every_frame(path: Path) -> tuple[list[float], list[np.ndarray]]:
+    """(times, RGB images) of every frame, decoded from the start without seeking."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        origin = float(stream.start_time * stream.time_base)
+        frames = [(f.time - origin, f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
+    frames.sort(key=lambda f: f[0])
+    return [t for t, _ in frames], [image for _, image in frames]
+
+
+def _nearest(times: list[float], t: float) -> int:
+    """Index of the time nearest t, the earlier of two as near."""
+    return min(range(len(times)), key=lambda i: (abs(times[i] - t), i))
+
+
+def _keyframe_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        origin = float(stream.start_time * stream.time_base)
+        return sorted(
+            float(p.pts * p.time_base) - origin
+            for p in container.demux(stream)
+            if p.size and p.is_keyframe
+        )
+
+
+def _count_decoded(monkeypatch) -> list[int]:
+    """A list that grows by one for every video frame out of MediaFile._decode."""
+    decoded = []
+    real_decode = MediaFile._decode
+
+    def counting_decode(self, stream, *args, **kwargs):
+        for frame in real_decode(self, stream, *args, **kwargs):
+            if stream.type == "video":
+                decoded.append(1)
+            yield frame
+
+    monkeypatch.setattr(MediaFile, "_decode", counting_decode)
+    return decoded
+
+
+# Unsorted, repeated, between two frames (0.02: a tie, the earlier wins), around keyframes,
+# at both ends and a little past the last frame.
+EXACT_TIMES = [1.3, 0.02, 0.0, 2.36, 0.41, 0.79, 1.3, 2.39, 0.8, 0.059, 1.98]
+
+
+@KIND
+def test_frames_at_exact_is_the_nearest_frame_pixel_for_pixel(textured, kind):
+    path = _textured(textured, kind)
+    times, images = _every_frame(path)
+    assert len(times) == TEXTURED
+    with MediaFile(path) as m:
+        frames = m.frames_at(EXACT_TIMES)
+        single = [m.frame_at(t) for t in EXACT_TIMES]
+    for t, frame, alone in zip(EXACT_TIMES, frames, single, strict=True):
+        i = _nearest(times, t)
+        assert isinstance(frame, DecodedFrame) and frame.time_s == pytest.approx(times[i], abs=1e-6)
+        assert np.array_equal(frame.image, images[i]), f"t={t}: not frame {i}"
+        assert np.array_equal(alone, images[i]), f"frame_at({t}): not frame {i}"
+    assert [f.time_s for f in read_frames(path, [1.3, 0.02])] == [
+        frames[0].time_s,
+        frames[1].time_s,
+    ]
+
+
+def test_frames_at_skips_frames_no_other_frame_refers_to(textured, monkeypatch):
+    path = _textured(textured, "mp4")
+    decoded = _count_decoded(monkeypatch)
+    with MediaFile(path) as m:
+        m.frames_at([0.76])  # frame 19, at the end of the GOP of frames 10-19
+    # A plain decode outputs frames 10..19 and the frames the decoder holds back for
+    # reordering; without the B-frames that no frame refers to, fewer come out.
+    assert 0 < len(decoded) < 10, decoded
+
+
+def test_frames_at_serves_several_times_in_one_pass(textured, monkeypatch):
+    path = _textured(textured, "mp4")
+    decoded = _count_decoded(monkeypatch)
+    times = [0.05, 0.15, 0.25, 0.35]  # all in the first GOP: one seek, no frame twice
+    with MediaFile(path) as m:
+        frames = m.frames_at(times)
+    assert len(decoded) <= GOP, decoded
+    every_time, images = _every_frame(path)
+    for t, frame in zip(times, frames, strict=True):
+        assert np.array_equal(frame.image, images[_nearest(every_time, t)])
+
+
+@KIND
+def test_keyframe_mode_takes_the_nearest_keyframe_and_says_when(textured, kind, monkeypatch):
+    path = _textured(textured, kind)
+    keys = _keyframe_times(path)
+    assert len(keys) == TEXTURED // GOP  # the premise: keyframes every GOP frames only
+    times, images = _every_frame(path)
+    requests = [0.5, 0.62, 2.3, 0.0, 1.59, 0.5]
+    decoded = _count_decoded(monkeypatch)
+    frames = read_frames(path, requests, at="keyframe")
+    for t, frame in zip(requests, frames, strict=True):
+        key = keys[_nearest(keys, t)]
+        assert frame.time_s == pytest.approx(key, abs=1e-6), (t, frame.time_s, key)
+        assert np.array_equal(frame.image, images[_nearest(times, key)])
+    # One decoded frame per distinct keyframe (0.4, 0.8, 2.0, 0.0, 1.6).
+    assert len(decoded) == 5, decoded
+
+
+@KIND
+def test_frames_at_refuses_what_it_cannot_do(textured, silent_mp4, kind):
+    path = _textured(textured, kind)
+    with MediaFile(path) as m:
+        with pytest.raises(ValueError, match="at must be one of exact, keyframe"):
+            m.frames_at([0.5], at="nearest")
+        for at in media.FRAME_AT:
+            with pytest.raises(WindowOutsideClip):
+                m.frames_at([0.5, 9.0], at=at)
+            assert m.frames_at([], at=at) == []
+    with MediaFile(silent_mp4) as m:
+        assert len(m.frames_at([0.5, 1.5], at="keyframe")) == 2
 
 
 @KIND

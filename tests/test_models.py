@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny import FC_UNITS
 
 from tfambient.models import (
     AdaptiveAveragePooling2D,
@@ -214,9 +215,15 @@ def test_zero_init_residual_zeroes_the_last_bn_of_every_block():
 # ---- saving and new heads ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("arch", "feature"), [("alexnet", "fc7"), ("resnet18", "pool")])
-def test_saved_backbone_reloads_and_takes_a_new_head(backbones, tmp_path, arch, feature):
-    backbone = backbones[arch]
+@pytest.mark.parametrize(
+    ("arch", "feature", "options"),
+    [("alexnet", "fc7", {"fc_units": FC_UNITS}), ("resnet18", "pool", {})],
+    ids=["alexnet-fc7", "resnet18-pool"],
+)
+def test_saved_backbone_reloads_and_takes_a_new_head(tmp_path, arch, feature, options):
+    """On a narrow AlexNet: the same layers in a 12 MB file instead of 228 MB."""
+    keras.utils.set_random_seed(0)
+    backbone = build_backbone(arch, **options)
     pretext = pretext_model(backbone, feature, num_classes=16)
     assert pretext.get_layer(backbone.name) is backbone
     images = _images(64, 80)

@@ -6,58 +6,22 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import clips
 import numpy as np
 import pytest
 import tensorflow as tf
-from corpus import clip_id, write_corpus, write_partial_corpus, write_plain_corpus
+from corpus import clip_id, write_partial_corpus, write_plain_corpus
+from prepare_run import FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, run
 from sklearn.metrics import adjusted_rand_score
 
 from tfambient.audioset import write_segments_csv
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-FRAMES_PER_CLIP = 2
 # Real AudioSet ids, which the class list shipped with tfambient names.
 MUSIC, CROWD = "/m/04rlf", "/m/03qtwd"
-
-
-def run(command: str, *args, check_rc=0, cwd=None, env=None) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [str(BIN / command), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-        env=env,
-    )
-    assert result.returncode == check_rc, result.stderr[-3000:]
-    return result
-
-
-def prepare_args(corpus, output_dir, *extra):
-    return [
-        f"--audioset={corpus.csv}",
-        f"--media_dir={corpus.media_dir}",
-        f"--output_dir={output_dir}",
-        f"--frames_per_clip={FRAMES_PER_CLIP}",
-        "--image_size=64",
-        "--num_clusters=3",
-        "--num_bits=4",
-        "--val_fraction=0.25",
-        "--noprogress",
-        *extra,
-    ]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.fixture(scope="module")
@@ -65,33 +29,6 @@ def prepared(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared") / "data"
     result = run("tfambient-prepare", *prepare_args(corpus, out, "--num_workers=2"))
     return out, result
-
-
-def read_dataset(data_dir: Path) -> list[dict]:
-    """Every record, parsed with tf.data using the schema dataset.json states."""
-    manifest = json.loads((data_dir / "dataset.json").read_text())
-    dtypes = {"bytes": tf.string, "int64": tf.int64, "float": tf.float32}
-    spec = {
-        key: tf.io.FixedLenFeature([field["length"]], dtypes[field["kind"]])
-        if field["length"]
-        else tf.io.VarLenFeature(dtypes[field["kind"]])
-        for key, field in manifest["schema"].items()
-    }
-    files = [str(data_dir / s["path"]) for s in manifest["shards"]]
-    records = []
-    for raw in tf.data.TFRecordDataset(files):
-        parsed = tf.io.parse_single_example(raw, spec)
-        records.append(
-            {
-                k: (tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v).numpy()
-                for k, v in parsed.items()
-            }
-        )
-    return records
-
-
-def by_frame(records: list[dict]) -> dict[tuple[str, int], dict]:
-    return {(r["clip/id"][0].decode(), int(r["frame/index"][0])): r for r in records}
 
 
 def test_every_usable_clip_is_in_the_shards_once_per_frame(prepared, corpus):
@@ -544,3 +481,22 @@ def test_a_csv_without_usable_rows_is_refused_with_its_rows_listed(tmp_path):
     assert err.endswith(f"no usable rows in {backwards}; {listing} lists why")
     with open(listing, newline="") as f:
         assert [row["reason"] for row in csv.DictReader(f)] == ["end_not_after_start"] * 2
+
+
+def test_frames_at_keyframes_are_recorded_at_their_own_times(corpus, tmp_path):
+    """The corpus clips have one keyframe, at 0 s. In a cut (the segment starts at the
+    file's 0 s) both frames take it and are recorded at 0 s, their windows at the segment's
+    start; the whole video's segment starts 2 s in, past its keyframe, so its frames are
+    taken exactly, as without the flag."""
+    out = tmp_path / "data"
+    run("tfambient-prepare", *prepare_args(corpus, out, "--frame_at=keyframe"))
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["extraction"]["frame_at"] == "keyframe"
+    frames = by_frame(read_dataset(out))
+    assert {clip for clip, _ in frames} == set(corpus.kinds)
+    whole = next(clip for clip in corpus.kinds if clip.endswith("_2.000"))
+    for (clip, index), r in frames.items():
+        expected = [1.25, 3.75][index] if clip == whole else 0.0
+        assert r["frame/time_s"][0] == pytest.approx(expected, abs=0.05), clip
+        window_start = {0.0: 0.0, 1.25: 0.0, 3.75: 1.25}[expected]  # moved inside the segment
+        assert r["audio/start_s"][0] == pytest.approx(window_start, abs=0.05)

@@ -11,20 +11,14 @@ import time
 import clips
 import imageio_ffmpeg
 import pytest
-from corpus import write_corpus
+from prepare_run import BIN, FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, run
 from served import download_env, failing_ffmpeg_dir, serve
-from test_prepare_cli import BIN, FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, run
 
 from tfambient.audioset import write_segments_csv
 from tfambient.media import probe
 from tfrecords_tools import reader
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def frames_of(data_dir) -> list[tuple[str, int]]:

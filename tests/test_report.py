@@ -15,9 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_train import NUM_TRAIN, NUM_VAL, class_jpeg, write_dataset
+from records import class_jpeg
+from tiny import train_config
 
-from tfambient import cluster, data, models, report, train, visualize
+from tfambient import cluster, data, models, report, visualize
+from tfambient.contracts.files import write_json
+from tfambient.contracts.records import LabelName
+from tfambient.contracts.workdirs import DataDir
+from tfambient.tasks import pretext as train
 from tfambient.voc import CLASSES
 
 pytestmark = pytest.mark.slow
@@ -43,26 +48,23 @@ VOC_RUNS = (
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    directory = write_dataset(
-        tmp_path_factory.mktemp("data"), {i: class_jpeg(i) for i in range(NUM_TRAIN + NUM_VAL)}
-    )
-    (directory / "clusters").mkdir()
+def data_dir(data_dir) -> Path:
+    """conftest.py's learnable dataset, with the montage tfambient-prepare would draw."""
+    layout, label = DataDir(data_dir), LabelName.parse("texture_k3")
+    layout.clusters.mkdir()
     rows = [(f"#{c}", [class_jpeg(c)] * 3) for c in range(3)]
-    cluster.plot_montage(rows, directory / "clusters" / "texture_k3.png", "texture, k=3")
-    return directory
+    cluster.plot_montage(rows, layout.cluster_montage(label), "texture, k=3")
+    montage = layout.relative(layout.cluster_montage(label))
+    write_json(layout.clusters_report, {"fields": {label.key: {"k": 3, "montage": montage}}})
+    return data_dir
 
 
 @pytest.fixture(scope="module")
 def pretext_run(data_dir, tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("runs") / "texture_k3"
-    config = train.TrainConfig(
-        data_dir=str(data_dir),
-        workdir=str(workdir),
-        label="texture_k3",
-        image_size=64,
-        fc_units=64,
-        batch_size=8,
+    config = train_config(
+        data_dir,
+        workdir,
         train_steps=4,
         steps_per_loop=2,
         eval_every=2,

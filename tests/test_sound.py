@@ -133,3 +133,55 @@ def test_registry_records_dimensions_and_parameters():
     }
     assert sound.DESCRIPTORS["texture"].params["num_bands"] == 30
     assert sound.DESCRIPTORS["mfcc"].params["n_mfcc"] == 20
+
+
+def _clip_windows(noise):
+    """Windows of three 'clips': two at RATE (one stereo int16), one at 16 kHz."""
+    other = np.random.default_rng(1).standard_normal(int(3.75 * 16000)).astype(np.float32) * 0.2
+    stereo = (np.stack([noise, noise[::-1]], axis=1) * 20000).astype(np.int16)
+    return [noise, other, 0.5 * noise, stereo, other[::-1].copy()], [RATE, 16000, RATE, RATE, 16000]
+
+
+def test_describe_windows_pools_clips_and_keeps_their_order(monkeypatch, noise):
+    windows, rates = _clip_windows(noise)
+    alone = [
+        sound.describe(sound.as_batch(w), r, "texture,mfcc_summary")
+        for w, r in zip(windows, rates, strict=True)
+    ]
+    batches = []
+    real_describe = sound.describe
+    monkeypatch.setattr(
+        sound, "describe", lambda w, r, n: batches.append(len(w)) or real_describe(w, r, n)
+    )
+    described = sound.describe_windows(windows, rates, "texture,mfcc_summary")
+    assert sorted(batches) == [1, 2, 2]  # (RATE, mono), (16 kHz, mono), (RATE, stereo)
+    assert described.failures == {}
+    for name, vectors in described.values.items():
+        assert vectors.shape == (len(windows), sound.DESCRIPTORS[name].dim)
+        for row, single in zip(vectors, alone, strict=True):
+            np.testing.assert_allclose(row, single[name][0], rtol=1e-5, atol=1e-5)
+
+
+def test_describe_windows_lists_bad_windows_and_describes_the_rest(noise):
+    windows, rates = _clip_windows(noise)
+    windows[2] = np.full_like(noise, np.nan)
+    windows[4] = windows[4][:1000]  # a short window, alone in its batch
+    rates[1] = 4000  # below the minimum rate
+    described = sound.describe_windows(windows, rates, "mfcc_summary")
+    assert sorted(described.failures) == [1, 2, 4]
+    assert "NaN or Inf" in described.failures[2] and "at least 1 s" in described.failures[4]
+    assert "minimum" in described.failures[1]
+    vectors = described.values["mfcc_summary"]
+    assert np.isnan(vectors[[1, 2, 4]]).all() and np.isfinite(vectors[[0, 3]]).all()
+    np.testing.assert_allclose(
+        vectors[0], sound.describe(noise[None], RATE, "mfcc_summary")["mfcc_summary"][0], rtol=1e-5
+    )
+
+
+def test_mfcc_of_a_window_does_not_depend_on_its_batch(noise):
+    # librosa floors decibels at 80 dB below the peak of all it is given: a loud window in
+    # the batch must not raise a quiet one's floor.
+    quiet, loud = 1e-3 * noise, noise[::-1].copy()
+    alone = sound.describe(quiet[None], RATE, "mfcc")["mfcc"][0]
+    together = sound.describe(np.stack([quiet, loud]), RATE, "mfcc")["mfcc"][0]
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-4)

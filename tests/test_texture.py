@@ -16,6 +16,7 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.fft
 import scipy.signal
 from texture_oracle import (
     EPS,
@@ -27,7 +28,7 @@ from texture_oracle import (
     oracle_texture,
 )
 
-from tfambient.sound import texture
+from tfambient.sound import realfft, texture
 
 WINDOW_S = 3.75  # the window the real pipeline describes, centred on a video frame
 RATES = (16000, 22050, 44100, 48000)
@@ -262,6 +263,64 @@ def test_batch_matches_single():
     assert batch.shape == (len(names), 502) and batch.dtype == np.float32
     for row, n in zip(batch, names, strict=True):
         assert_close(row, shipped_vector(n, sr), 1e-5, f"texture_batch row {n}")
+
+
+def _am_square(sr: int) -> np.ndarray:
+    """A full-scale square wave, gently modulated: its fundamental's band has an amplitude of
+    up to 4 / pi, so that band's envelope exceeds 1 and is clipped part of the time."""
+    t = _time(sr)
+    return np.sign(np.sin(2 * np.pi * 1000.0 * t)) * (0.9 + 0.1 * np.sin(2 * np.pi * 3.0 * t))
+
+
+def test_clipped_envelopes_agree_with_oracle():
+    sr = 22050
+    x = _am_square(sr)
+    envs = texture.envelopes(texture.to_analysis_rate(texture.mono_batch(x[None], sr), sr))
+    assert envs.max() == 1.0  # the premise: clipping changed some envelope
+    expected = oracle_texture(x, sr)
+    skip = undefined_corr_slots(expected)
+    assert_close(texture.texture(x, sr), expected, AGREEMENT_TOL, "clipped square vs oracle", skip)
+
+
+def test_batch_larger_than_a_call_matches_single():
+    sr = 22050
+    names = list(SIGNALS)
+    windows = np.stack([signal(n, sr) for n in names] + [_am_square(sr)])
+    assert len(windows) > texture.WINDOWS_PER_CALL
+    batch = texture.texture_batch(windows, sr)
+    singles = [shipped_vector(n, sr) for n in names] + [texture.texture(windows[-1], sr)]
+    for row, single, n in zip(batch, singles, [*names, "square"], strict=True):
+        assert_close(row, single, 1e-5, f"texture_batch row {n}")
+
+
+@pytest.mark.parametrize("length", [74950, 75000, 1500, 100])
+def test_rfft_by_rows_is_the_rfft(length):
+    x = np.random.default_rng(length).standard_normal((2, length))
+    expected = scipy.fft.rfft(x, axis=-1)
+    got = realfft.rfft_by_rows(x, 50)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+RESAMPLINGS = [(165300, 74966), (82600, 74920), (82600, 74921), (60000, 75000), (999, 1000)]
+
+
+@pytest.mark.parametrize(("length", "num"), [*RESAMPLINGS, (1000, 2001)])
+def test_resample_is_scipys(length, num):
+    x = np.random.default_rng(length + num).standard_normal((2, length))
+    expected = scipy.signal.resample(x, num, axis=-1)
+    got = realfft.resample(x, num)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("length", [74966, 74950, 10, 9])
+def test_irfft_is_scipys(length):
+    rng = np.random.default_rng(length)
+    spectrum = rng.standard_normal((2, length // 2 + 1)) + 1j * rng.standard_normal(
+        (2, length // 2 + 1)
+    )
+    expected = scipy.fft.irfft(spectrum, length, axis=-1)
+    got = realfft.irfft(spectrum, length)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
 
 
 @pytest.mark.parametrize("name", list(SIGNALS))

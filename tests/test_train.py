@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,45 +12,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from test_data import HEIGHT, NUM_TRAIN, NUM_VAL, WIDTH, write_dataset
+from tiny import train_config
 
-from tfambient import train
+from tfambient.tasks import pretext as train
 
 pytestmark = pytest.mark.slow
-
-
-CLASS_COLOURS = np.array([(200, 40, 40), (40, 200, 40), (40, 40, 200)], np.float32)
-
-
-def class_jpeg(index: int) -> bytes:
-    """A noisy frame of its cluster's colour (test_data gives cluster index % 3)."""
-    rng = np.random.default_rng(index)
-    image = CLASS_COLOURS[index % 3] + rng.normal(0, 15, (HEIGHT, WIDTH, 3))
-    return tf.io.encode_jpeg(np.clip(image, 0, 255).astype(np.uint8)).numpy()
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    jpegs = {i: class_jpeg(i) for i in range(NUM_TRAIN + NUM_VAL)}
-    return write_dataset(tmp_path_factory.mktemp("data"), jpegs)
-
-
-def config(data_dir: Path, workdir: Path, **overrides) -> train.TrainConfig:
-    settings = dict(
-        data_dir=str(data_dir),
-        workdir=str(workdir),
-        arch="alexnet",
-        label="texture_k3",
-        image_size=64,
-        batch_size=8,
-        train_steps=30,
-        steps_per_loop=10,
-        eval_every=30,
-        checkpoint_every=10,
-        learning_rate=1e-3,
-    )
-    return train.TrainConfig(**(settings | overrides))
 
 
 def steps_logged(workdir: Path) -> list[int]:
@@ -60,7 +25,7 @@ def steps_logged(workdir: Path) -> list[int]:
 
 
 def test_the_loss_falls_well_below_chance_and_the_backbone_is_exported(data_dir, tmp_path):
-    result = train.train(config(data_dir, tmp_path))
+    result = train.train(train_config(data_dir, tmp_path))
     chance = math.log(3)
     assert result["final"]["loss"] < 0.3 * chance
     assert result["final"]["eval_loss"] < 0.5 * chance
@@ -69,9 +34,9 @@ def test_the_loss_falls_well_below_chance_and_the_backbone_is_exported(data_dir,
 
 
 def test_a_stopped_run_resumes_at_its_last_checkpoint(data_dir, tmp_path):
-    train.train(config(data_dir, tmp_path, train_steps=20))
+    train.train(train_config(data_dir, tmp_path, train_steps=20))
     assert steps_logged(tmp_path) == [10, 20]
-    train.train(config(data_dir, tmp_path, train_steps=30))
+    train.train(train_config(data_dir, tmp_path, train_steps=30))
     assert steps_logged(tmp_path) == [10, 20, 30]  # steps 1-20 were not run again
 
 
@@ -93,38 +58,11 @@ def test_mirrored_over_two_devices_follows_the_one_device_loss_curve(data_dir, t
     assert curves["one"][0] != curves["one"][-1]  # it trained
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_workers_train_together_and_agree(data_dir, tmp_path):
-    script = Path(__file__).with_name("multiworker.py")
-    ports = [str(free_port()), str(free_port())]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(data_dir), str(tmp_path), str(i), *ports],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (_, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err[-3000:]
-    curves = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
-    assert len(curves[0]) == 2 and curves[0] == curves[1]  # all-reduced: one model
-    assert (tmp_path / "export" / "backbone.keras").exists()  # the chief exported
-    assert (tmp_path / "workers" / "1" / "ckpt").is_dir()  # the other saved aside
-
-
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_and_xla_run_the_same_loop(data_dir, tmp_path, policy):
     try:
         result = train.train(
-            config(
+            train_config(
                 data_dir,
                 tmp_path,
                 mixed_precision=policy,

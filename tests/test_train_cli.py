@@ -15,7 +15,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_train import NUM_TRAIN, NUM_VAL, class_jpeg, write_dataset
 
 import tfambient.models  # noqa: F401  (registers the layers a saved AlexNet needs)
 
@@ -23,12 +22,6 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    jpegs = {i: class_jpeg(i) for i in range(NUM_TRAIN + NUM_VAL)}
-    return write_dataset(tmp_path_factory.mktemp("data"), jpegs)
 
 
 def train_args(data_dir: Path, workdir: Path) -> list[str]:
@@ -42,6 +35,7 @@ def train_args(data_dir: Path, workdir: Path) -> list[str]:
         "--train_steps=40",
         "--steps_per_loop=5",
         "--checkpoint_every=10",
+        "--keep_checkpoints=2",  # 30 and 40: the export below takes 30
         "--eval_every=20",
     ]
 

@@ -13,47 +13,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from tiny import FC_UNITS, IMAGE_SIZE, voc_config
+from voc_tree import USED, write_tree
 
 from tfambient import models
+from tfambient.tasks import voc as ft
 from tfambient.voc import CLASSES
-from tfambient.voc import finetune as ft
-from tfambient.voc.dataset import VocObject, targets_of, write_annotation, write_image_sets
 
 pytestmark = pytest.mark.slow
-
-SIZE = 64
-FC = 64  # a narrow AlexNet: the tests' checkpoints stay small
-USED = CLASSES[:4]  # four classes, each a coloured rectangle
-COLOURS = {"aeroplane": (220, 30, 30), "bicycle": (30, 220, 30), "bird": (30, 30, 220)}
-COLOURS["boat"] = (220, 220, 30)
-
-
-def write_tree(root: Path, seed: int = 0) -> Path:
-    """VOCdevkit/VOC2007 with trainval (40) and test (32) images of 1-2 rectangles."""
-    voc = root / "VOCdevkit" / "VOC2007"
-    for sub in ("JPEGImages", "Annotations"):
-        (voc / sub).mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for split, count in (("trainval", 40), ("test", 32)):
-        ids, targets = [], []
-        for i in range(count):
-            image_id = f"{split[:2]}{i:04d}"
-            image = rng.normal(128, 20, (72, 96, 3))
-            objects = []
-            for _ in range(rng.integers(1, 3)):
-                name = USED[rng.integers(len(USED))]
-                x, y = int(rng.integers(0, 48)), int(rng.integers(0, 36))
-                image[y : y + 30, x : x + 40] = COLOURS[name]
-                objects.append(VocObject(name, (x + 1, y + 1, x + 40, y + 30)))
-            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
-                voc / "JPEGImages" / f"{image_id}.jpg"
-            )
-            write_annotation(voc / "Annotations" / f"{image_id}.xml", image_id, 96, 72, objects)
-            ids.append(image_id)
-            targets.append(targets_of(objects))
-        write_image_sets(voc, split, ids, np.stack(targets))
-    return root / "VOCdevkit"
 
 
 @pytest.fixture(scope="module")
@@ -67,26 +34,11 @@ def saved_backbone(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("pretext")
     keras.utils.set_random_seed(1)
     (workdir / "export").mkdir()
-    models.build_backbone("alexnet", input_shape=(96, 96, 3), fc_units=FC).save(
+    models.build_backbone("alexnet", input_shape=(96, 96, 3), fc_units=FC_UNITS).save(
         workdir / "export" / "backbone.keras"
     )
     (workdir / "config.json").write_text(json.dumps({"arch": "alexnet", "label": "texture_k5"}))
     return workdir
-
-
-def config(voc_dir: Path, workdir: Path, **overrides) -> ft.VocConfig:
-    settings = dict(
-        voc_dir=str(voc_dir),
-        workdir=str(workdir),
-        image_size=SIZE,
-        fc_units=FC,
-        batch_size=8,
-        train_steps=6,
-        steps_per_loop=3,
-        checkpoint_every=3,
-        test_crops=2,
-    )
-    return ft.VocConfig(**(settings | overrides))
 
 
 def saved_weights(path: Path) -> dict[str, list[np.ndarray]]:
@@ -109,7 +61,7 @@ CONVS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 def test_head_trains_fc6_to_fc8_and_leaves_every_conv_weight_unchanged(
     voc_dir, saved_backbone, tmp_path
 ):
-    ft.run(config(voc_dir, tmp_path, backbone=str(saved_backbone), mode="head"))
+    ft.run(voc_config(voc_dir, tmp_path, backbone=str(saved_backbone), mode="head"))
     before = saved_weights(saved_backbone / "export" / "backbone.keras")
     after = saved_weights(tmp_path / "model.keras")
     assert changed(before, after, CONVS) == dict.fromkeys(CONVS, False)
@@ -117,25 +69,25 @@ def test_head_trains_fc6_to_fc8_and_leaves_every_conv_weight_unchanged(
 
 
 def test_head_keeps_batchnorm_statistics_frozen(voc_dir, tmp_path):
-    backbone = models.build_backbone("resnet18", input_shape=(SIZE, SIZE, 3))
+    backbone = models.build_backbone("resnet18", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
     ft.freeze(backbone, "head")
-    model = ft.voc_model(backbone, SIZE)
+    model = ft.voc_model(backbone, IMAGE_SIZE)
     stats = [v.numpy().copy() for v in backbone.non_trainable_variables]
     assert not backbone.trainable_variables  # ResNet-18's head is fc8 alone
-    model(tf.random.normal([4, SIZE, SIZE, 3]), training=True)
+    model(tf.random.normal([4, IMAGE_SIZE, IMAGE_SIZE, 3]), training=True)
     for before, variable in zip(stats, backbone.non_trainable_variables, strict=True):
         np.testing.assert_array_equal(before, variable.numpy())
 
 
 def test_all_changes_the_convolutional_weights_too(voc_dir, saved_backbone, tmp_path):
-    ft.run(config(voc_dir, tmp_path, backbone=str(saved_backbone), mode="all"))
+    ft.run(voc_config(voc_dir, tmp_path, backbone=str(saved_backbone), mode="all"))
     before = saved_weights(saved_backbone / "export" / "backbone.keras")
     after = saved_weights(tmp_path / "model.keras")
     assert all(changed(before, after, CONVS).values())
 
 
 def test_a_run_writes_metrics_tables_and_records_its_pretext(voc_dir, saved_backbone, tmp_path):
-    metrics = ft.run(config(voc_dir, tmp_path, backbone=str(saved_backbone), mode="head"))
+    metrics = ft.run(voc_config(voc_dir, tmp_path, backbone=str(saved_backbone), mode="head"))
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
     assert saved["mode"] == "head" and saved["arch"] == "alexnet" and saved["images"] == 32
@@ -154,8 +106,8 @@ def test_a_run_writes_metrics_tables_and_records_its_pretext(voc_dir, saved_back
 
 
 def test_a_rerun_resumes_from_the_last_checkpoint(voc_dir, tmp_path):
-    ft.run(config(voc_dir, tmp_path, train_steps=3))
-    ft.run(config(voc_dir, tmp_path, train_steps=6))
+    ft.run(voc_config(voc_dir, tmp_path, train_steps=3))
+    ft.run(voc_config(voc_dir, tmp_path, train_steps=6))
     steps = [
         json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
     ]
@@ -164,7 +116,7 @@ def test_a_rerun_resumes_from_the_last_checkpoint(voc_dir, tmp_path):
 
 def test_svm_probes_frozen_features_and_learns_the_colours(voc_dir, saved_backbone, tmp_path):
     metrics = ft.run(
-        config(voc_dir, tmp_path, backbone=str(saved_backbone), mode="svm", layer="conv5")
+        voc_config(voc_dir, tmp_path, backbone=str(saved_backbone), mode="svm", layer="conv5")
     )
     assert metrics["layer"] == "conv5"
     costs = metrics["svm_costs_chosen"]
@@ -187,8 +139,10 @@ def test_the_loss_ignores_the_ignored_targets():
 
 def test_rescaling_gives_every_unit_unit_std_and_keeps_first_layer_responses(voc_dir):
     keras.utils.set_random_seed(0)
-    backbone = models.build_backbone("alexnet", input_shape=(SIZE, SIZE, 3), fc_units=FC)
-    images = tf.random.normal([16, SIZE, SIZE, 3], seed=1)
+    backbone = models.build_backbone(
+        "alexnet", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), fc_units=FC_UNITS
+    )
+    images = tf.random.normal([16, IMAGE_SIZE, IMAGE_SIZE, 3], seed=1)
     before = backbone(images, training=False)["conv1"].numpy()
     ft.rescale(backbone, images)
     for name in ("conv1", "conv3", "fc6"):
@@ -213,7 +167,7 @@ def test_backbone_is_found_from_a_workdir_its_export_dir_or_the_file(saved_backb
 
 
 def test_a_backbone_of_another_arch_than_asked_is_refused(voc_dir, saved_backbone, tmp_path):
-    bad = config(voc_dir, tmp_path, backbone=str(saved_backbone), arch="resnet18")
+    bad = voc_config(voc_dir, tmp_path, backbone=str(saved_backbone), arch="resnet18")
     with pytest.raises(ValueError, match="holds a alexnet"):
         ft.load_backbone(bad)
 
@@ -222,13 +176,13 @@ def test_test_crops_are_repeatable(voc_dir):
     from tfambient.voc.dataset import read_split
 
     split = read_split(voc_dir, "test")
-    settings = config(voc_dir, Path("unused"), test_crops=3)
+    settings = voc_config(voc_dir, Path("unused"), test_crops=3)
     first, second = (next(iter(ft.test_dataset(split, settings, 4))).numpy() for _ in range(2))
-    assert first.shape == (4, 3, SIZE, SIZE, 3)
+    assert first.shape == (4, 3, IMAGE_SIZE, IMAGE_SIZE, 3)
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first[:, 0], first[:, 1])  # crops of one image differ
     one = next(iter(ft.test_dataset(split, replace(settings, test_crops=1), 4))).numpy()
-    assert one.shape == (4, 1, SIZE, SIZE, 3)
+    assert one.shape == (4, 1, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
 def test_mirrored_over_two_devices_follows_the_one_device_run(voc_dir, tmp_path):
@@ -258,8 +212,8 @@ def test_the_command_prints_the_table_beside_the_published_numbers(voc_dir, tmp_
         f"--voc_dir={voc_dir}",
         f"--workdir={tmp_path}",
         "--mode=head",
-        f"--image_size={SIZE}",
-        f"--fc_units={FC}",
+        f"--image_size={IMAGE_SIZE}",
+        f"--fc_units={FC_UNITS}",
         "--batch_size=8",
         "--train_steps=3",
         "--steps_per_loop=3",

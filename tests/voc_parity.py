@@ -14,21 +14,21 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
 
-from tfambient.voc import finetune  # noqa: E402  (after the devices are configured)
+from tiny import voc_config  # noqa: E402  (after the devices are configured)
+
+from tfambient.tasks import voc as finetune  # noqa: E402
 
 
 def run(workdir: str, strategy) -> dict:
-    config = finetune.VocConfig(
-        voc_dir=sys.argv[1],
-        workdir=workdir,
+    config = voc_config(
+        sys.argv[1],
+        workdir,
         backbone="random",
         arch="resnet18",  # head mode: BatchNorm frozen, no dropout; the replicas agree exactly
         mode="head",
-        image_size=64,
-        batch_size=8,
         train_steps=6,
         steps_per_loop=1,
-        test_crops=2,
+        checkpoint_every=1000,
         seed=3,
     )
     metrics = finetune.run(config, strategy)

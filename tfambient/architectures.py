@@ -32,7 +32,7 @@ class Architecture:
 
     def options_from(self, config: object) -> dict[str, Any]:
         """The builder arguments ``config`` (a training or VOC config) sets."""
-        return {name: getattr(config, name) for name in self.options}
+        return {name: getattr(config, name) for name in self.options if hasattr(config, name)}
 
 
 _ALEXNET = {

@@ -1,25 +1,35 @@
-"""The input pipeline: prepared shards (see docs/prepare.md) to batches of model input.
+"""The input path of every task: records to batches of model input (see docs/prepare.md).
 
-As in the TF Model Garden's vision pipelines, reading is split in two:
+As in the TF Model Garden's vision dataloaders, reading is split in two, joined by one
+function, :func:`batches`, that every task's input goes through:
 
-* the decoder (`_read`) turns shard files into records, each a JPEG and its label, parsed in
-  batches with tf.io.parse_example and checked against the record counts of dataset.json, so
-  that a damaged shard is named rather than reported as "corrupted record at 82989";
-* the parser (`train_image`, `eval_image`) turns a JPEG into a standardized float32 image:
-  a random crop (decoding only the crop), flip and colour jitter for training, the central
-  87.5 % for evaluation (at the stored short side of 256 that is ResNet's "resize to 256,
-  centre-crop 224", with no resampling at image_size 224).
+* a decoder turns a source into records {"image": JPEG bytes, "label": targets}:
+  :class:`ShardDecoder` the prepared shard files of a split (parsed in batches with
+  tf.io.parse_example and checked against the record counts of dataset.json, so that a damaged
+  shard is named rather than reported as "corrupted record at 82989"); :class:`PairDecoder`
+  a dataset of (JPEG, targets) pairs (the VOC images);
+* a parser turns a record's JPEG and a seed into the model's input, a standardized float32
+  image: :func:`train_crop` (a random crop, decoding only the crop, flip and colour jitter),
+  :func:`eval_crop` (the central 87.5 %: at the stored short side of 256 that is ResNet's
+  "resize to 256, centre-crop 224", with no resampling at image_size 224) and
+  :func:`test_crops` (VOC's several random crops per test image).
+
+:func:`pretext_dataset` is the pretext task's input; tfambient.tasks.voc builds VOC's from
+the same pieces.
 
 Distribution: under `distribute_datasets_from_function` each input pipeline reads a disjoint
-part of the split: whole shard files when there are at least as many files as pipelines, else
-(a few files, many hosts) every file, keeping record j of each file when j % pipelines is its
-id. It batches `input_context.get_per_replica_batch_size(global_batch_size)`.
+part of the source: whole files when there are at least as many files as pipelines, else
+(a few files, many hosts; or a single source such as VOC's) every file, keeping record j of
+each file when j % pipelines is its id. It batches
+`input_context.get_per_replica_batch_size(global_batch_size)`.
 
 Determinism: training is nondeterministic (parallel reads and maps hand out whatever is ready
 first) unless a seed is given, or `deterministic=True`; with a seed and deterministic, two runs
-give the same batches. Every random draw is a stateless op keyed by a per-record seed from
-`tf.data.Dataset.random`, so parallelism alone never changes the result. Evaluation is always
-deterministic and reads each record once.
+give the same batches. Each pipeline draws its file order, record order and augmentation from
+three seeds derived from (seed, pipeline id). Every random draw is a stateless op keyed by a
+per-record seed, from `tf.data.Dataset.random` in training and (seed, record index) in
+evaluation, so parallelism alone never changes the result. Evaluation is always deterministic
+and reads each record once.
 
 Corrupt data. A shard that stops early (a CRC failure, a truncation) or holds a record whose
 JPEG does not start with an SOI and end with an EOI marker is, by default, an error when the
@@ -37,14 +47,16 @@ FileNotFoundError as soon as the dataset is built, whatever skip_corrupt says.
 from __future__ import annotations
 
 import functools
-import json
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import tensorflow as tf
+
+from tfambient.contracts import records as keys
+from tfambient.contracts.manifest import DATASET_FILE, SPLITS, Manifest
 
 # ImageNet statistics of RGB in [0, 1]: the backbones and the VOC fine-tuning use the same
 # standardization, so features transfer without re-normalising.
@@ -52,12 +64,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CENTRE_CROP = 0.875
 SHUFFLE_BUFFER = 2048
-IMAGE_KEY = "image/encoded"
 # Records are parsed this many at a time: one parse_example call per batch costs far less
 # than one parse per record.
 _PARSE_BATCH = 64
 _MAX_CYCLE = 16
-_LABEL_FIELD = re.compile(r"label/.+_(?:k(?P<k>\d+)|bits(?P<bits>\d+))")
 _JPEG_START = b"\xff\xd8\xff"
 _JPEG_END = b"\xff\xd9"
 
@@ -129,6 +139,18 @@ class _Share:
 
 
 @dataclass(frozen=True)
+class _Reading:
+    """How one input pipeline reads a source: its share, its files in a shuffled order (by
+    ``seed``) or not, once or repeated, in a deterministic order or as they come."""
+
+    share: _Share
+    shuffle_files: bool
+    seed: int | None
+    repeat: bool
+    deterministic: bool
+
+
+@dataclass(frozen=True)
 class _Corrupt:
     """What to do about damaged records: raise, or skip them and count them in `skipped`."""
 
@@ -136,37 +158,10 @@ class _Corrupt:
     skipped: tf.Variable | None
 
 
-def _manifest(data_dir: str | Path) -> dict:
-    path = Path(data_dir) / "dataset.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file; run tfambient-prepare first") from None
-
-
 def label_spec(data_dir: str | Path, label: str) -> LabelSpec:
     """The label named "texture_k30", "label/texture_k30" or "mfcc_bits30" in dataset.json."""
-    schema = _manifest(data_dir)["schema"]
-    field = label if label.startswith("label/") else f"label/{label}"
-    match = _LABEL_FIELD.fullmatch(field)
-    if field not in schema or match is None:
-        labels = [key for key in schema if _LABEL_FIELD.fullmatch(key)]
-        available = sorted(key.removeprefix("label/") for key in labels)
-        raise ValueError(
-            f"no label {label!r} in {Path(data_dir) / 'dataset.json'}; "
-            f"available: {', '.join(available) or 'none'}"
-        )
-    if match["k"]:
-        spec = LabelSpec(field, "classes", int(match["k"]))
-    else:
-        spec = LabelSpec(field, "bits", int(match["bits"]))
-    kind, length = schema[field]["kind"], schema[field]["length"]
-    if kind != "int64" or length != spec.length:
-        raise ValueError(
-            f"{field}: the schema says {kind} x {length}, "
-            f"but a {spec.kind} label needs int64 x {spec.length}"
-        )
-    return spec
+    name = Manifest.read(data_dir).label(label)
+    return LabelSpec(name.key, "classes" if name.kind == "k" else "bits", name.size)
 
 
 def _shards(data_dir: str | Path, split: str) -> list[tuple[str, int]]:
@@ -176,15 +171,15 @@ def _shards(data_dir: str | Path, split: str) -> list[tuple[str, int]]:
     cannot be opened forever (so a shard deleted during training hangs the pipeline, with a
     warning logged on every try).
     """
-    if split not in ("train", "val"):
+    if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'val', not {split!r}")
     shards = [
-        (str(Path(data_dir) / shard["path"]), int(shard["records"]))
-        for shard in _manifest(data_dir)["shards"]
-        if shard["split"] == split and shard["records"] > 0
+        (str(Path(data_dir) / shard.path), shard.records)
+        for shard in Manifest.read(data_dir).shards(split)
+        if shard.records > 0
     ]
     if not shards:
-        raise ValueError(f"{Path(data_dir) / 'dataset.json'} lists no {split} records")
+        raise ValueError(f"{Manifest.path(data_dir)} lists no {split} records")
     missing = [path for path, _ in shards if not Path(path).is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} {split} shards missing: {', '.join(missing)}")
@@ -220,11 +215,11 @@ def image_grid(images: tf.Tensor, n: int) -> tf.Tensor:
 
 def _parse(serialized: tf.Tensor, label: LabelSpec | None) -> dict[str, tf.Tensor]:
     """A batch of records to {"image": JPEG bytes, "label": targets}; only these are parsed."""
-    spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    spec = {keys.IMAGE: tf.io.FixedLenFeature([], tf.string)}
     if label is not None:
         spec[label.field] = tf.io.FixedLenFeature([label.length], tf.int64)
     features = tf.io.parse_example(serialized, spec)
-    parsed = {"image": features[IMAGE_KEY]}
+    parsed = {"image": features[keys.IMAGE]}
     if label is not None:
         parsed["label"] = label.convert(features[label.field])
     return parsed
@@ -247,7 +242,7 @@ def _corrupt_message(
         [
             "corrupt shard ",
             path,
-            ": dataset.json lists ",
+            f": {DATASET_FILE} lists ",
             numbers[0],
             " records, ",
             numbers[1],
@@ -324,39 +319,66 @@ def _file_records(
     return batches.concatenate(end).scan((zero, zero), step).unbatch()
 
 
-def _read(
-    shards: list[tuple[str, int]],
-    label: LabelSpec | None,
-    *,
-    input_context: tf.distribute.InputContext | None,
-    shuffle_seed: int | None,
-    training: bool,
-    repeat: bool,
-    deterministic: bool,
-    corrupt: _Corrupt,
-) -> tf.data.Dataset:
-    """The decoder: this pipeline's records as {"image": JPEG bytes, "label": targets}."""
-    pipelines = input_context.num_input_pipelines if input_context else 1
-    share = _Share(
-        pipelines,
-        input_context.input_pipeline_id if input_context else 0,
-        by_record=len(shards) < pipelines,
-    )
-    paths, counts = zip(*shards, strict=True)
-    files = tf.data.Dataset.from_tensor_slices((list(paths), np.array(counts, np.int64)))
-    if pipelines > 1 and not share.by_record:
-        files = files.shard(share.pipelines, share.index)
-    if training:
-        files = files.shuffle(len(shards), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if repeat:
-        files = files.repeat()
-    read_file = functools.partial(_file_records, label=label, share=share, corrupt=corrupt)
-    return files.interleave(
-        read_file,
-        cycle_length=min(len(shards), _MAX_CYCLE),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
+class Decoder(Protocol):
+    """Where records come from: ``files`` units that pipelines can be given whole, and
+    ``records``, one pipeline's share of them as {"image": JPEG bytes, "label": targets}."""
+
+    files: int
+
+    def records(self, reading: _Reading) -> tf.data.Dataset: ...
+
+
+@dataclass(frozen=True)
+class ShardDecoder:
+    """The prepared TFRecord shards of a split, parsed a batch at a time and checked against
+    the record counts of dataset.json (see the module docstring)."""
+
+    shards: list[tuple[str, int]]
+    label: LabelSpec | None
+    corrupt: _Corrupt = _Corrupt(skip=False, skipped=None)
+
+    @property
+    def files(self) -> int:
+        return len(self.shards)
+
+    def records(self, reading: _Reading) -> tf.data.Dataset:
+        """This pipeline's records, its files interleaved (in a shuffled order in training)."""
+        share = reading.share
+        paths, counts = zip(*self.shards, strict=True)
+        files = tf.data.Dataset.from_tensor_slices((list(paths), np.array(counts, np.int64)))
+        if share.pipelines > 1 and not share.by_record:
+            files = files.shard(share.pipelines, share.index)
+        if reading.shuffle_files:
+            files = files.shuffle(self.files, seed=reading.seed, reshuffle_each_iteration=True)
+        if reading.repeat:
+            files = files.repeat()
+        read_file = functools.partial(
+            _file_records, label=self.label, share=share, corrupt=self.corrupt
+        )
+        return files.interleave(
+            read_file,
+            cycle_length=min(self.files, _MAX_CYCLE),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=reading.deterministic,
+        )
+
+
+@dataclass(frozen=True)
+class PairDecoder:
+    """A dataset of (JPEG bytes, targets) pairs made by ``pairs`` (VocSplit.dataset): one
+    source, so pipelines share it record by record."""
+
+    pairs: Callable[[], tf.data.Dataset]
+    files: int = 1
+
+    def records(self, reading: _Reading) -> tf.data.Dataset:
+        """This pipeline's records, in the source's order (the record shuffle reorders them)."""
+        pairs = self.pairs()
+        if reading.share.by_record:
+            pairs = pairs.shard(reading.share.pipelines, reading.share.index)
+        if reading.repeat:
+            pairs = pairs.repeat()
+        return pairs.map(lambda image, label: {"image": image, "label": label})
 
 
 def _crop_and_decode(encoded: tf.Tensor, begin: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
@@ -407,12 +429,109 @@ def eval_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     return standardize(tf.image.resize(image, [image_size, image_size]))
 
 
+Parser = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (JPEG bytes, seed (2,)) -> input
+
+
+def train_crop(augment: Augment) -> Parser:
+    """Training's input: a random crop, flipped and jittered as ``augment`` says."""
+    return lambda encoded, seed: train_image(encoded, seed, augment)
+
+
+def eval_crop(image_size: int) -> Parser:
+    """Evaluation's input: the central crop (the seed is not used)."""
+    return lambda encoded, seed: eval_image(encoded, image_size)
+
+
+def test_crops(augment: Augment, crops: int) -> Parser:
+    """VOC's test input, (crops, S, S, 3): ``crops`` random crops drawn as in training from
+    the record's seed, so that a test is repeatable; one crop is the central one."""
+    if crops == 1:
+        return lambda encoded, seed: eval_image(encoded, augment.image_size)[None]
+
+    def parse(encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, crops))
+        return tf.stack([train_image(encoded, crop_seed, augment) for crop_seed in seeds])
+
+    return parse
+
+
 def _seeds(seed: int | None, pipeline: int) -> tuple[int | None, int | None, int | None]:
     """Independent seeds for file order, record order and augmentation of one pipeline."""
     if seed is None:
         return None, None, None
     files, records, augment = np.random.SeedSequence([seed, pipeline]).generate_state(3)
     return int(files), int(records), int(augment)
+
+
+def _record_seeds(seed: int | None) -> tf.data.Dataset:
+    """Evaluation's per-record seeds, (seed, index in the pass): the same every pass."""
+    first = tf.constant(seed or 0, tf.int64)
+    return tf.data.Dataset.counter().map(lambda index: tf.stack([first, index]))
+
+
+def batches(
+    decoder: Decoder,
+    parse: Parser,
+    global_batch_size: int,
+    *,
+    training: bool,
+    seed: int | None = None,
+    input_context: tf.distribute.InputContext | None = None,
+    repeat: bool | None = None,
+    deterministic: bool | None = None,
+    drop_remainder: bool | None = None,
+    shuffle_buffer: int = SHUFFLE_BUFFER,
+    skip_errors: bool = False,
+) -> tf.data.Dataset:
+    """(parse(image, seed), label) batches of one input pipeline: every task's input path.
+
+    The pipeline reads its share of the decoder's records (module docstring: Distribution) and
+    batches ``input_context.get_per_replica_batch_size(global_batch_size)``. In training the
+    records are shuffled and each gets a seed from the pipeline's random stream; in evaluation
+    record i of a pass gets (seed, i). repeat and drop_remainder default to ``training``;
+    deterministic to ``seed is not None`` for training and to True for evaluation.
+    skip_errors drops the examples whose parsing fails (a JPEG libjpeg rejects).
+    """
+    if global_batch_size < 1:
+        raise ValueError(f"global_batch_size must be positive, not {global_batch_size}")
+    repeat = training if repeat is None else repeat
+    drop_remainder = training if drop_remainder is None else drop_remainder
+    if deterministic is None:
+        deterministic = seed is not None or not training
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline = input_context.input_pipeline_id if input_context else 0
+    files_seed, records_seed, augment_seed = _seeds(seed, pipeline)
+    share = _Share(pipelines, pipeline, by_record=decoder.files < pipelines)
+    reading = _Reading(
+        share, shuffle_files=training, seed=files_seed, repeat=repeat, deterministic=deterministic
+    )
+    records = decoder.records(reading)
+    if training:
+        records = records.shuffle(shuffle_buffer, seed=records_seed)
+        seeds = tf.data.Dataset.random(augment_seed, rerandomize_each_iteration=True).batch(2)
+    else:
+        seeds = _record_seeds(seed)
+    examples = tf.data.Dataset.zip(records, seeds).map(
+        lambda record, seed: (parse(record["image"], seed), record["label"]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if skip_errors:
+        examples = examples.ignore_errors(log_warning=True)
+    batch_size = (
+        input_context.get_per_replica_batch_size(global_batch_size)
+        if input_context
+        else global_batch_size
+    )
+    batched = examples.batch(
+        batch_size,
+        drop_remainder=drop_remainder,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    ).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return batched.with_options(options)
 
 
 def pretext_dataset(
@@ -434,57 +553,23 @@ def pretext_dataset(
 ) -> tf.data.Dataset:
     """(images float32 (b, S, S, 3) standardized, labels) for the pretext task.
 
-    repeat and drop_remainder default to `training`; deterministic to `seed is not None` for
-    training and to True for evaluation. skipped: see skip_counter and the module docstring.
+    Random crops for training, central crops for evaluation; the other arguments are
+    :func:`batches`'. skipped: see skip_counter and the module docstring.
     """
-    if global_batch_size < 1:
-        raise ValueError(f"global_batch_size must be positive, not {global_batch_size}")
-    repeat = training if repeat is None else repeat
-    drop_remainder = training if drop_remainder is None else drop_remainder
-    if deterministic is None:
-        deterministic = seed is not None or not training
-    pipeline = input_context.input_pipeline_id if input_context else 0
-    files_seed, records_seed, augment_seed = _seeds(seed, pipeline)
-    records = _read(
-        _shards(data_dir, split),
-        label,
-        input_context=input_context,
-        shuffle_seed=files_seed,
+    decoder = ShardDecoder(_shards(data_dir, split), label, _Corrupt(skip_corrupt, skipped))
+    return batches(
+        decoder,
+        train_crop(augment) if training else eval_crop(augment.image_size),
+        global_batch_size,
         training=training,
+        seed=seed,
+        input_context=input_context,
         repeat=repeat,
         deterministic=deterministic,
-        corrupt=_Corrupt(skip_corrupt, skipped),
-    )
-    if training:
-        records = records.shuffle(shuffle_buffer, seed=records_seed)
-        randoms = tf.data.Dataset.random(augment_seed, rerandomize_each_iteration=True).batch(2)
-        examples = tf.data.Dataset.zip(records, randoms).map(
-            lambda record, seed: (train_image(record["image"], seed, augment), record["label"]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=deterministic,
-        )
-    else:
-        examples = records.map(
-            lambda record: (eval_image(record["image"], augment.image_size), record["label"]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=deterministic,
-        )
-    if skip_corrupt:
-        examples = examples.ignore_errors(log_warning=True)
-    batch_size = (
-        input_context.get_per_replica_batch_size(global_batch_size)
-        if input_context
-        else global_batch_size
-    )
-    batches = examples.batch(
-        batch_size,
         drop_remainder=drop_remainder,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    ).prefetch(tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    return batches.with_options(options)
+        shuffle_buffer=shuffle_buffer,
+        skip_errors=skip_corrupt,
+    )
 
 
 def decode_only_dataset(data_dir: str | Path, split: str, batch_size: int) -> tf.data.Dataset:
@@ -492,16 +577,14 @@ def decode_only_dataset(data_dir: str | Path, split: str, batch_size: int) -> tf
 
     uint8 RaggedTensor batches (b, None, None, 3): each image at its stored size.
     """
-    records = _read(
-        _shards(data_dir, split),
-        None,
-        input_context=None,
-        shuffle_seed=None,
-        training=False,
+    reading = _Reading(
+        _Share(1, 0, by_record=False),
+        shuffle_files=False,
+        seed=None,
         repeat=False,
         deterministic=False,
-        corrupt=_Corrupt(skip=False, skipped=None),
     )
+    records = ShardDecoder(_shards(data_dir, split), None).records(reading)
     images = records.map(
         lambda record: tf.io.decode_jpeg(record["image"], channels=3),
         num_parallel_calls=tf.data.AUTOTUNE,

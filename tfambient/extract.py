@@ -61,6 +61,7 @@ class ExtractSettings:
     image_size: int = 256
     jpeg_quality: int = 90
     descriptors: tuple[str, ...] = ("texture", "mfcc", "mfcc_summary")
+    frame_at: str = "exact"  # or "keyframe": the keyframe nearest each time, at its own time
 
     def __post_init__(self):
         if self.frames_per_clip < 1:
@@ -74,6 +75,8 @@ class ExtractSettings:
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
         sound.parse_names(self.descriptors)
+        if self.frame_at not in media.FRAME_AT:
+            raise ValueError(f"frame_at must be one of {', '.join(media.FRAME_AT)}")
 
 
 @dataclass(frozen=True)
@@ -170,12 +173,20 @@ def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> N
                 f"({info.duration_s:.2f}s long), less than the {window_s}s audio window",
             )
             return
-        clip.restrict_audio(first_s, last_s)  # a whole video's audio would cost 10-100x
         times = frame_times(first_s, last_s, settings.frames_per_clip)
+        decoded = (
+            _keyframes_in(clip, times, first_s, last_s) if settings.frame_at == "keyframe" else {}
+        )
+        times = np.array([decoded[i].time_s if i in decoded else t for i, t in enumerate(times)])
         centres = audio_centres(times, first_s, last_s, window_s)
+        # Only the windows' span: a whole video's audio would cost 10-100x.
+        clip.restrict_audio(centres.min() - window_s / 2, centres.max() + window_s / 2)
         audio = [_frame_audio(clip, path, c, window_s, info.audio_rate) for c in centres]
         kept = [i for i, window in enumerate(audio) if isinstance(window, media.AudioWindow)]
-        pictures = [clip.frame_at(times[i]) for i in kept]
+        exact = [i for i in kept if i not in decoded]
+        if exact:  # one decoder pass for every other frame that is kept
+            decoded |= dict(zip(exact, clip.frames_at(times[exact]), strict=True))
+        pictures = [decoded[i].image for i in kept]
     origin = first_s  # file time of the segment's start, whichever kind of file it is
     result.dropped = [
         DroppedFrame(i, float(times[i] - origin), window)
@@ -202,6 +213,16 @@ def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> N
         )
         for row, (i, (jpeg, height, width)) in enumerate(zip(kept, encoded, strict=True))
     ]
+
+
+def _keyframes_in(
+    clip: media.MediaFile, times: np.ndarray, first_s: float, last_s: float
+) -> dict[int, media.DecodedFrame]:
+    """By frame index, the keyframe nearest each time, where it lies inside the segment
+    (the frame and its window are then placed at the keyframe's own time); a frame whose
+    nearest keyframe lies outside is taken exactly instead."""
+    nearest = clip.frames_at(times, at="keyframe")
+    return {i: frame for i, frame in enumerate(nearest) if first_s <= frame.time_s <= last_s}
 
 
 def _frame_audio(

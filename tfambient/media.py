@@ -15,7 +15,7 @@ import itertools
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -113,6 +113,19 @@ class AudioWindow:
         return self.padded_s > 0.0
 
 
+# How MediaFile.frames_at chooses the frame for a time: the frame shown nearest it, or the
+# keyframe nearest it (one intra-coded frame decoded, at a time up to half a GOP away).
+FRAME_AT = ("exact", "keyframe")
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """A decoded picture and the clip time at which it is shown."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    time_s: float
+
+
 @dataclass(frozen=True)
 class _Decoded:
     """Mono float32 audio at the stream's own rate, decoded once per file (or span).
@@ -186,29 +199,171 @@ class MediaFile:
 
     def frame_at(self, time_s: float) -> np.ndarray:
         """(H, W, 3) uint8 RGB frame whose presentation time is nearest ``time_s``."""
+        return self.frames_at([time_s])[0].image
+
+    def frames_at(self, times_s: Sequence[float], at: str = "exact") -> list[DecodedFrame]:
+        """The frames for ``times_s`` (any order), each with the clip time it is shown at.
+
+        ``at="exact"``: the frame shown nearest each time (the earlier of two as near), as
+        frame_at. All times are served by one forward pass of the decoder, which seeks
+        ahead only where a keyframe lies before the next time; frames that no other frame
+        refers to are not decoded unless they lie near a time.
+        ``at="keyframe"``: the keyframe nearest each time (the earlier of two as near):
+        one intra-coded frame decoded per time, at the cost of up to half a GOP of error.
+        """
+        if at not in FRAME_AT:
+            raise ValueError(f"at must be one of {', '.join(FRAME_AT)}, got {at!r}")
         stream = self._video
         if stream is None:
             raise NoVideoStream(f"{self.path}: no video stream")
-        tolerance = 1.0 / self.info.fps if self.info.fps else 0.1
+        for time_s in times_s:
+            self._check_frame_time(stream, time_s)
+        if not len(times_s):
+            return []
+        order = sorted(range(len(times_s)), key=lambda i: times_s[i])
+        targets = [float(times_s[i]) for i in order]
+        if at == "keyframe":
+            chosen = self._nearest_keyframes(stream, targets)
+        else:
+            chosen = self._nearest_frames(stream, targets)
+        images: dict[int, np.ndarray] = {}  # one conversion per distinct frame
+        out: list[DecodedFrame | None] = [None] * len(times_s)
+        for i, (frame, frame_s) in zip(order, chosen, strict=True):
+            if id(frame) in images:
+                out[i] = DecodedFrame(images[id(frame)].copy(), frame_s)
+            else:
+                images[id(frame)] = self._to_rgb(frame)
+                out[i] = DecodedFrame(images[id(frame)], frame_s)
+        return out
+
+    def _check_frame_time(self, stream: av.stream.Stream, time_s: float) -> None:
+        tolerance = self._frame_tolerance()
         end = self._stream_end(stream)
         if not -tolerance <= time_s <= end + tolerance:
             raise WindowOutsideClip(f"{self.path}: t={time_s:.3f}s is outside [0, {end:.3f}]s")
-        frame, frame_s, reached = self._nearest_frame(stream, time_s, seek_s=time_s)
-        if frame is not None and frame_s > time_s + tolerance:
-            # The seek landed after the target (imprecise seeking, e.g. in MPEG-TS):
-            # decode from the beginning instead.
-            frame, frame_s, reached = self._nearest_frame(stream, time_s, seek_s=None)
-        if frame is None:
-            raise UnreadableMedia(f"{self.path}: no video frame decodes up to t={time_s:.3f}s")
-        # The last frame lasts one frame, and time_s may exceed the end by one more.
-        if not reached and time_s - frame_s > 2 * tolerance:
-            raise self._ended_early(
-                f"{self.path}: the video decodes only up to {frame_s:.3f}s, before t={time_s:.3f}s"
-            )
+
+    def _frame_tolerance(self) -> float:
+        """A frame's duration: how far from a time its nearest frame may lie."""
+        return 1.0 / self.info.fps if self.info.fps else 0.1
+
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         try:
             return frame.to_ndarray(format="rgb24")
         except _AV_ERRORS as e:
             raise UnreadableMedia(f"{self.path}: cannot convert frame: {e}") from e
+
+    def _nearest_frames(
+        self, stream: av.stream.Stream, times: list[float]
+    ) -> list[tuple[av.VideoFrame, float]]:
+        """For sorted ``times``: the frame shown nearest each, and its clip time."""
+        tolerance = self._frame_tolerance()
+        found = self._forward_pass(stream, times, tolerance)
+        out = []
+        for time_s, (frame, frame_s, reached) in zip(times, found, strict=True):
+            if frame is None or abs(frame_s - time_s) > tolerance:
+                # Nothing decoded near the time: the seek landed late, frames were skipped
+                # that may lie nearer, or the video ends or pauses there. Decide as one
+                # seek and a plain decode per time would.
+                frame, frame_s, reached = self._nearest_frame(stream, time_s, seek_s=time_s)
+                if frame is not None and frame_s > time_s + tolerance:
+                    frame, frame_s, reached = self._nearest_frame(stream, time_s, seek_s=None)
+            if frame is None:
+                raise UnreadableMedia(f"{self.path}: no video frame decodes up to t={time_s:.3f}s")
+            # The last frame lasts one frame, and time_s may exceed the end by one more.
+            if not reached and time_s - frame_s > 2 * tolerance:
+                raise self._ended_early(
+                    f"{self.path}: the video decodes only up to {frame_s:.3f}s, "
+                    f"before t={time_s:.3f}s"
+                )
+            out.append((frame, frame_s))
+        return out
+
+    def _forward_pass(
+        self, stream: av.stream.Stream, times: list[float], tolerance: float
+    ) -> list[tuple[av.VideoFrame | None, float, bool]]:
+        """For sorted ``times``: (nearest frame, its clip time, whether decoding got as far as
+        the time), decoding forward from a seek to the first time.
+
+        Frames that no other frame refers to are skipped unless their packet lies within
+        ``tolerance`` of a time still ahead, so a frame chosen within ``tolerance`` of its
+        time is the one a full decode would choose.
+        """
+        best: list[tuple[av.VideoFrame | None, float, bool]]
+        best = [(None, math.inf, False) for _ in times]
+        # Where seeking ahead saves decoding: only worth reading for several times.
+        keyframes = self._keyframe_times(stream, times[0], times[-1]) if len(times) > 1 else []
+        pending = 0  # times before this one have been passed
+        self._seek(stream, times[0])
+        sought = 0  # the last time sought
+
+        def needed(packet_s: float | None) -> bool:
+            return packet_s is None or any(abs(packet_s - t) <= tolerance for t in times[pending:])
+
+        while pending < len(times):
+            restart = False
+            for frame in self._decode(stream, needed):
+                if frame.time is None:
+                    continue
+                frame_s = frame.time - self._origin
+                for j in range(pending, len(times)):
+                    if abs(frame_s - times[j]) < abs(best[j][1] - times[j]):
+                        best[j] = (frame, frame_s, False)
+                while pending < len(times) and frame_s >= times[pending]:
+                    best[pending] = (best[pending][0], best[pending][1], True)
+                    pending += 1
+                if (
+                    pending < len(times)
+                    and pending != sought
+                    and _keyframe_between(keyframes, frame_s, times[pending])
+                ):
+                    # At most once per time, should the seek land before this frame.
+                    self._seek(stream, times[pending])
+                    sought, restart = pending, True
+                    break
+                if pending == len(times):
+                    break
+            if not restart:
+                break
+        return best
+
+    def _nearest_keyframes(
+        self, stream: av.stream.Stream, times: list[float]
+    ) -> list[tuple[av.VideoFrame, float]]:
+        """For sorted ``times``: the keyframe nearest each, and its clip time."""
+        keyframes = self._keyframe_times(stream, times[0], times[-1])
+        if not len(keyframes):
+            raise UnreadableMedia(f"{self.path}: no keyframe found near t={times[0]:.3f}s")
+        decoded: dict[float, tuple[av.VideoFrame, float]] = {}
+        out = []
+        for time_s in times:
+            nearest = float(keyframes[np.argmin(np.abs(keyframes - time_s))])
+            if nearest not in decoded:
+                decoded[nearest] = self._keyframe(stream, nearest)
+            out.append(decoded[nearest])
+        return out
+
+    def _keyframe_times(self, stream: av.stream.Stream, first_s: float, last_s: float):
+        """Clip times of the keyframes from the last at or before ``first_s`` to the first
+        after ``last_s``, read from packet headers (nothing is decoded)."""
+        for seek_s in (first_s, None):
+            self._seek(stream, seek_s)
+            times = []
+            for packet_s, is_key in self._packets(stream):
+                if is_key and packet_s is not None:
+                    times.append(packet_s)
+                    if packet_s > last_s:
+                        break
+            if times and (seek_s is None or min(times) <= first_s):
+                break  # else the seek landed after the first time: read from the start
+        return np.array(sorted(times))
+
+    def _keyframe(self, stream: av.stream.Stream, time_s: float) -> tuple[av.VideoFrame, float]:
+        """The keyframe shown at ``time_s``, decoding keyframes only."""
+        self._seek(stream, time_s)
+        for frame in self._decode(stream, lambda _: False, skip="NONKEY"):
+            if frame.time is not None and frame.time - self._origin >= time_s - 1e-6:
+                return frame, frame.time - self._origin
+        raise UnreadableMedia(f"{self.path}: the keyframe at t={time_s:.3f}s does not decode")
 
     def restrict_audio(self, first_s: float, last_s: float) -> None:
         """Decode only the audio around ``[first_s, last_s]`` (clip time) from now on.
@@ -455,43 +610,82 @@ class MediaFile:
         end = round((self._stream_end(self._audio) - grid_s) * rate)
         return samples[: max(end - first, 0)] if end > 0 else samples
 
-    def _decode(self, stream: av.stream.Stream) -> Iterator[av.frame.Frame]:
+    def _decode(
+        self,
+        stream: av.stream.Stream,
+        needed: Callable[[float | None], bool] | None = None,
+        skip: str = "NONREF",
+    ) -> Iterator[av.frame.Frame]:
         """Frames of ``stream`` from the current position, as far as the file decodes.
 
         A damaged packet is skipped and a demuxing error ends the stream, so a truncated
-        or partly corrupt file yields what it still holds instead of raising.
+        or partly corrupt file yields what it still holds instead of raising. With
+        ``needed``, packets whose clip time it refuses are decoded at the ``skip`` level
+        (FFmpeg's skip_frame: "NONREF" decodes only the frames other frames refer to).
         """
         self._consumed = True
         # All streams: how far the other stream's packets go tells a cut file from a
         # short stream (see _ended_early).
         packets = self._container.demux()
+        context = stream.codec_context
         errors = 0
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except _AV_ERRORS as e:
-                errors += 1
-                logger.debug("%s: demuxing stopped: %s", self.path, e)
-                packet = None  # flush the frames the decoder still holds
-            if packet is not None:
-                if packet.pts is not None and packet.stream in (self._video, self._audio):
-                    end = (packet.pts + (packet.duration or 0)) * packet.time_base
-                    self._data_end_s = max(self._data_end_s, float(end) - self._origin)
-                if packet.stream is not stream:
-                    continue
-            try:
-                frames = stream.codec_context.decode(packet)
-            except _AV_ERRORS as e:
-                errors += 1
-                logger.debug("%s: skipped a packet: %s", self.path, e)
-                frames = []
-            yield from frames
-            if packet is None:
-                break
+        try:
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except _AV_ERRORS as e:
+                    errors += 1
+                    logger.debug("%s: demuxing stopped: %s", self.path, e)
+                    packet = None  # flush the frames the decoder still holds
+                if packet is not None:
+                    self._note_packet_end(packet)
+                    if packet.stream is not stream:
+                        continue
+                    if needed is not None:
+                        wanted = needed(self._packet_time(packet))
+                        context.skip_frame = "DEFAULT" if wanted else skip
+                try:
+                    frames = context.decode(packet)
+                except _AV_ERRORS as e:
+                    errors += 1
+                    logger.debug("%s: skipped a packet: %s", self.path, e)
+                    frames = []
+                yield from frames
+                if packet is None:
+                    break
+        finally:
+            if needed is not None:
+                context.skip_frame = "DEFAULT"
         if errors:
             logger.warning("%s: %d decoding error(s) in stream %d", self.path, errors, stream.index)
+
+    def _packets(self, stream: av.stream.Stream) -> Iterator[tuple[float | None, bool]]:
+        """(clip time, is keyframe) of the packets of ``stream`` from the current position,
+        without decoding them; a demuxing error ends them."""
+        self._consumed = True
+        try:
+            for packet in self._container.demux(stream):
+                if packet.size:
+                    yield self._packet_time(packet), bool(packet.is_keyframe)
+        except _AV_ERRORS as e:
+            logger.debug("%s: demuxing stopped: %s", self.path, e)
+
+    def _packet_time(self, packet: av.Packet) -> float | None:
+        if packet.pts is None:
+            return None
+        return float(packet.pts * packet.time_base) - self._origin
+
+    def _note_packet_end(self, packet: av.Packet) -> None:
+        if packet.pts is not None and packet.stream in (self._video, self._audio):
+            end = (packet.pts + (packet.duration or 0)) * packet.time_base
+            self._data_end_s = max(self._data_end_s, float(end) - self._origin)
+
+
+def _keyframe_between(keyframes: Sequence[float], after_s: float, until_s: float) -> bool:
+    """Whether a keyframe lies in (after_s, until_s]: seeking there skips decoding."""
+    return any(after_s < k <= until_s for k in keyframes)
 
 
 def _seconds_to_skip(span: tuple[float, float] | None, grid_s: float) -> int:
@@ -527,6 +721,13 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
 def read_frame(path: str | os.PathLike[str], time_s: float) -> np.ndarray:
     with MediaFile(path) as media:
         return media.frame_at(time_s)
+
+
+def read_frames(
+    path: str | os.PathLike[str], times_s: Sequence[float], at: str = "exact"
+) -> list[DecodedFrame]:
+    with MediaFile(path) as media:
+        return media.frames_at(times_s, at)
 
 
 def read_audio_window(

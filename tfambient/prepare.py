@@ -248,7 +248,8 @@ def check_settings(output_dir: Path, extract_settings: ExtractSettings, task: Ta
     path = DataDir(output_dir).extraction_settings
     if not path.exists():
         return
-    before = json.loads(path.read_text())
+    # A setting added since the directory was prepared took its default then.
+    before = extraction_settings(ExtractSettings(), task) | json.loads(path.read_text())
     settings = extraction_settings(extract_settings, task)
     changed = [k for k in sorted(set(before) | set(settings)) if before.get(k) != settings.get(k)]
     if changed:

@@ -11,10 +11,12 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from absl import app, flags
 
 USAGE_ERROR = 2
+T = TypeVar("T")
 
 
 class UserError(Exception):
@@ -43,20 +45,34 @@ def load_tensorflow_for_records() -> None:
 
 
 def load_tensorflow() -> None:
-    """Import TensorFlow and let it pick its devices without its start-up noise.
+    """Import TensorFlow and let it pick its devices without its start-up noise."""
+    _quietly(_list_devices)
 
-    TensorFlow 2.21 writes start-up lines (oneDNN, CPU features, CUDA probing) to file
-    descriptor 2 before its logging is configured, whatever TF_CPP_MIN_LOG_LEVEL says, and
-    they would bury the command's own output. They are captured while it imports and picks
-    its devices, and replayed if that fails; commands that train say which devices they use.
+
+def _list_devices() -> None:
+    import tensorflow as tf
+
+    tf.config.list_logical_devices()
+
+
+def _import_tensorflow() -> None:
+    import tensorflow  # noqa: F401  (importing it starts no context)
+
+
+def _quietly(start: Callable[[], T]) -> T:
+    """``start()``, with TensorFlow's start-up noise captured.
+
+    TensorFlow 2.21 writes start-up lines (oneDNN, CPU features, CUDA probing, its gRPC
+    server) to file descriptor 2 before its logging is configured, whatever
+    TF_CPP_MIN_LOG_LEVEL says, and they would bury the command's own output. They are
+    captured while it imports and picks its devices, and replayed if that fails; commands
+    that train say which devices they use.
     """
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_logical_devices()
+            return start()
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
@@ -65,6 +81,43 @@ def load_tensorflow() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def define_cluster_timeout_flag(module: str) -> None:
+    """--cluster_timeout, listed by --help as ``module``'s."""
+    flags.DEFINE_float(
+        "cluster_timeout",
+        300.0,
+        "With several workers in TF_CONFIG: seconds to wait for the others to answer before "
+        "giving up, naming those that did not.",
+    )
+    flags.FLAGS.register_flag_by_module(module, flags.FLAGS["cluster_timeout"])
+
+
+def start_strategy(name: str, cluster_timeout_s: float):
+    """The tf.distribute strategy --strategy=``name`` picks (train.make_strategy), created
+    quietly before anything else starts TensorFlow's context: a multi-worker strategy
+    configures collective ops, which only a fresh context allows.
+
+    With a cluster to join, TF_CONFIG is checked first, this worker's port held, and the
+    others met (hosts.Meeting) within ``cluster_timeout_s``; a mistake is a UserError.
+    """
+    from tfambient import hosts
+
+    try:
+        cluster = hosts.cluster_to_join(name, os.environ.get("TF_CONFIG"))
+        with hosts.Meeting(cluster) as meeting:
+            _quietly(_import_tensorflow)
+            meeting.wait(cluster_timeout_s)
+    except (ValueError, TimeoutError) as error:
+        raise UserError(str(error)) from None
+    return _quietly(lambda: _make_strategy(name))
+
+
+def _make_strategy(name: str):
+    from tfambient import trainer  # Keras and the rest of TensorFlow, quietly too
+
+    return trainer.make_strategy(name)
 
 
 def _print_help(module_names: Sequence[str]) -> None:
@@ -91,26 +144,49 @@ def _flags_parser(module_names: Sequence[str]) -> Callable[[Sequence[str]], list
     return parse
 
 
-def define_dataclass_flags(cls, helps: dict[str, str], module: str) -> None:
-    """One flag per field of the dataclass ``cls``: its name, its default's type (str for a
-    required field) and the help in ``helps``, so a config and its command cannot drift.
-    The flags are listed by --help as ``module``'s (absl credits the defining module)."""
-    defines = {
-        bool: flags.DEFINE_bool,
-        int: flags.DEFINE_integer,
-        float: flags.DEFINE_float,
-        str: flags.DEFINE_string,
-    }
+def define_dataclass_flags(cls, module: str) -> None:
+    """One flag per field of the dataclass ``cls``, so a config and its command cannot drift:
+    the field's name, its default and type (a tuple is a comma-separated list, a field with
+    ``choices`` an enum), and the help, bounds and choices its metadata gives (see
+    :func:`tfambient.configs.option`). The flags are listed by --help as ``module``'s."""
     for field in dataclasses.fields(cls):
-        default = None if field.default is dataclasses.MISSING else field.default
-        kind = type(default) if default is not None else str
-        defines[kind](field.name, default, helps[field.name])
+        _define_field_flag(field)
         flags.FLAGS.register_flag_by_module(module, flags.FLAGS[field.name])
 
 
+def _define_field_flag(field: dataclasses.Field) -> None:
+    meta = field.metadata
+    default = None if field.default is dataclasses.MISSING else field.default
+    name, help_text = field.name, meta["help"]
+    if "choices" in meta:
+        flags.DEFINE_enum(name, default, list(meta["choices"]), help_text)
+    elif isinstance(default, tuple):
+        flags.DEFINE_list(name, [str(v) for v in default], help_text)
+    elif isinstance(default, bool):
+        flags.DEFINE_bool(name, default, help_text)
+    elif isinstance(default, int | float):
+        define = flags.DEFINE_integer if isinstance(default, int) else flags.DEFINE_float
+        define(
+            name, default, help_text, lower_bound=meta.get("lower"), upper_bound=meta.get("upper")
+        )
+    else:
+        flags.DEFINE_string(name, default, help_text)
+
+
 def dataclass_from_flags(cls):
-    """The dataclass ``cls`` built from the flags of :func:`define_dataclass_flags`."""
-    return cls(**{f.name: getattr(flags.FLAGS, f.name) for f in dataclasses.fields(cls)})
+    """The dataclass ``cls`` built from the flags of :func:`define_dataclass_flags` (a list
+    flag becomes a tuple of the default's element type); a bad value is a ValueError."""
+    values = {}
+    for field in dataclasses.fields(cls):
+        value = getattr(flags.FLAGS, field.name)
+        if isinstance(field.default, tuple):
+            kind = type(field.default[0]) if field.default else str
+            try:
+                value = tuple(kind(v) for v in value)
+            except ValueError:
+                raise ValueError(f"--{field.name} must be {kind.__name__}s: {value}") from None
+        values[field.name] = value
+    return cls(**values)
 
 
 def run(main: Callable[[list[str]], int | None], flag_modules: Sequence[str] = ()) -> None:

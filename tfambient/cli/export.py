@@ -28,10 +28,10 @@ def main(argv: list[str]) -> None:
     if not FLAGS.workdir:
         raise UserError("--workdir is required")
     load_tensorflow()
-    from tfambient import train
+    from tfambient.tasks import pretext
 
     try:
-        print(f"exported {train.export_checkpoint(FLAGS.workdir, FLAGS.checkpoint)}")
+        print(f"exported {pretext.export_checkpoint(FLAGS.workdir, FLAGS.checkpoint)}")
     except ValueError as error:
         raise UserError(str(error)) from None
 

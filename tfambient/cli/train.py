@@ -20,54 +20,21 @@ from absl import flags
 from tfambient.cli.common import (
     UserError,
     dataclass_from_flags,
+    define_cluster_timeout_flag,
     define_dataclass_flags,
-    load_tensorflow,
+    start_strategy,
 )
 from tfambient.cli.common import run as run_app
+from tfambient.configs import TrainConfig
+from tfambient.contracts.files import write_text
 from tfambient.contracts.manifest import Manifest
-
-load_tensorflow()  # the flags are TrainConfig's fields, and train.py needs TensorFlow
+from tfambient.contracts.workdirs import TrainWorkdir
 
 FLAGS = flags.FLAGS
 
-# Every field of train.TrainConfig is a flag of the same name.
-HELP = {
-    "data_dir": "A directory written by tfambient-prepare.",
-    "workdir": "Checkpoints, TensorBoard logs, metrics and the exported backbone go here.",
-    "arch": "Backbone: alexnet, alexnet_bn or resnet18.",
-    "feature": "Backbone output the head reads; default fc7 (AlexNet) or pool (ResNet-18).",
-    "label": "Target field: texture_k30, mfcc_k30, texture_bits30, ... (see dataset.json).",
-    "image_size": "Side of the square crops fed to the network.",
-    "batch_size": "Global batch size, over all replicas.",
-    "train_steps": "Optimizer steps in the whole run.",
-    "steps_per_loop": "Steps run inside one compiled loop between logs.",
-    "learning_rate": "Peak learning rate of the one-cycle schedule.",
-    "warmup_fraction": "Fraction of the steps spent warming up from peak/25 to the peak.",
-    "anneal": "Shape of the fall from the peak to peak/1e4: cos or linear.",
-    "weight_decay": "AdamW's decoupled weight decay.",
-    "clip_norm": "Clip gradients to this global norm; 0: no clipping.",
-    "label_smoothing": "Label smoothing of the cross-entropy.",
-    "dropout": "AlexNet's dropout rate before fc6 and fc7.",
-    "fc_units": "AlexNet's fc6 and fc7 width (4096 as published; smaller for quick trials).",
-    "color_jitter": "Strength of the colour jitter augmentation in [0, 1]; 0: off.",
-    "mixed_precision": "'' (float32), mixed_bfloat16, or mixed_float16 (with loss scaling).",
-    "jit": "Compile each training step with XLA.",
-    "strategy": "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG).",
-    "eval_every": "Evaluate on the validation split every this many steps.",
-    "checkpoint_every": "Save a checkpoint every this many steps.",
-    "keep_checkpoints": "Checkpoints kept (besides the best by validation loss).",
-    "seed": "Random seed of initialisation, shuffling and augmentation.",
-    "skip_corrupt": "Skip and count corrupt records instead of stopping at the first.",
-}
 
-
-def _define_flags() -> None:
-    from tfambient.train import TrainConfig
-
-    define_dataclass_flags(TrainConfig, HELP, __name__)
-
-
-_define_flags()
+define_dataclass_flags(TrainConfig, __name__)
+define_cluster_timeout_flag(__name__)
 
 
 def main(argv: list[str]) -> None:
@@ -78,19 +45,29 @@ def main(argv: list[str]) -> None:
             raise UserError(f"--{required} is required")
     if not Manifest.exists(FLAGS.data_dir):
         raise UserError(f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first")
-    from tfambient import train
-
-    logging.getLogger().setLevel(logging.INFO)
     try:
-        config = dataclass_from_flags(train.TrainConfig)
+        config = dataclass_from_flags(TrainConfig)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
+    from tfambient import trainer
+    from tfambient.tasks import pretext
+
+    chief = trainer.is_chief(strategy)
+    try:
         workdir = Path(config.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "flags.txt").write_text(FLAGS.flags_into_string())
-        result = train.train(config)
+        if chief:  # the others write only their checkpoints
+            write_text(TrainWorkdir(workdir).flags, FLAGS.flags_into_string())
+        result = pretext.train(config, strategy)
     except ValueError as error:
         raise UserError(str(error)) from None
     print(f"trained to step {result['final'].get('step')}: {result['final']}")
-    print(f"backbone: {Path(config.workdir) / 'export'}")
+    if chief:
+        print(f"backbone: {workdir / 'export'}")
+    else:
+        print(f"checkpoints: {trainer.own_dir(strategy, workdir)} (worker 0 exports the backbone)")
 
 
 def run() -> None:

@@ -23,56 +23,19 @@ from absl import flags
 from tfambient.cli.common import (
     UserError,
     dataclass_from_flags,
+    define_cluster_timeout_flag,
     define_dataclass_flags,
-    load_tensorflow,
+    start_strategy,
 )
 from tfambient.cli.common import run as run_app
-
-load_tensorflow()  # the flags are VocConfig's fields, and finetune.py needs TensorFlow
+from tfambient.configs import VocConfig
+from tfambient.contracts.workdirs import VocWorkdir
 
 FLAGS = flags.FLAGS
 
-# Every field of finetune.VocConfig is a flag of the same name.
-HELP = {
-    "workdir": "Results, checkpoints, TensorBoard logs and the fine-tuned model go here.",
-    "voc_dir": "VOCdevkit/ (or VOCdevkit/VOC2007/): JPEGImages, Annotations, ImageSets/Main.",
-    "tfds_dir": "Read TFDS voc/2007 from this data dir instead (needs tensorflow-datasets).",
-    "backbone": "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file.",
-    "arch": "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random).",
-    "fc_units": "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs').",
-    "mode": "head (fc6-fc8 on frozen convs), all (every layer) or svm (linear probe of --layer).",
-    "train_split": "Split trained on: train, val, trainval or test.",
-    "test_split": "Split evaluated on.",
-    "image_size": "Side of the square crops fed to the network.",
-    "batch_size": "Global batch size, over all replicas.",
-    "train_steps": "SGD steps of fine-tuning (the literature uses 80k-150k).",
-    "learning_rate": "Initial learning rate; 0: the protocol's (head 0.003, all 0.001).",
-    "halve_every": "Halve the learning rate every this many steps; 0: head 5000, all 10000.",
-    "momentum": "SGD momentum.",
-    "weight_decay": "SGD weight decay.",
-    "clip_norm": "Clip gradients to this global norm; 0: no clipping.",
-    "crop_area_min": "Smallest training crop, as a fraction of the image area.",
-    "crop_area_max": "Largest training crop, as a fraction of the image area.",
-    "test_crops": "Random crops averaged per test image; 1: the central crop alone.",
-    "rescale": "Krähenbühl et al.'s data-dependent rescaling of the layers before training.",
-    "layer": "svm: the backbone feature probed; default fc7 (AlexNet) or pool (ResNet-18).",
-    "svm_costs": "svm: comma-separated costs C, one chosen per class by cross-validated AP.",
-    "svm_folds": "svm: cross-validation folds for the choice of C.",
-    "strategy": "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG).",
-    "steps_per_loop": "Steps run inside one compiled loop between logs.",
-    "checkpoint_every": "Save a checkpoint every this many steps.",
-    "jit": "Compile each training step with XLA.",
-    "seed": "Random seed of initialisation, crops and cross-validation folds.",
-}
 
-
-def _define_flags() -> None:
-    from tfambient.voc.finetune import VocConfig
-
-    define_dataclass_flags(VocConfig, HELP, __name__)
-
-
-_define_flags()
+define_dataclass_flags(VocConfig, __name__)
+define_cluster_timeout_flag(__name__)
 flags.DEFINE_bool(
     "compare_published", False, "Print the published AlexNet mAPs beside ours at the end."
 )
@@ -83,12 +46,18 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.workdir:
         raise UserError("--workdir is required")
-    from tfambient.voc import finetune, metrics
-
-    logging.getLogger().setLevel(logging.INFO)
     try:
-        config = dataclass_from_flags(finetune.VocConfig)
-        result = finetune.run(config)
+        config = dataclass_from_flags(VocConfig)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
+    from tfambient import trainer
+    from tfambient.tasks import voc as finetune
+    from tfambient.voc import metrics
+
+    try:
+        result = finetune.run(config, strategy)
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
     ap = metrics.APResult.from_dict(result)
@@ -102,7 +71,10 @@ def main(argv: list[str]) -> None:
             ours = {config.mode: ap.map_voc07}
             print(metrics.published_markdown(ours, name=f"{name} (VOC07 11-point)"))
     print(f"mAP {100 * ap.map_voc07:.1f} (VOC07 11-point), {100 * ap.map_sklearn:.1f} (sklearn)")
-    print(f"results: {config.workdir}/metrics.json, ap_table.md")
+    if trainer.is_chief(strategy):
+        print(f"results: {VocWorkdir(config.workdir).metrics}, ap_table.md")
+    else:
+        print("results: in worker 0's workdir")
 
 
 def run() -> None:

@@ -119,7 +119,9 @@ class DataDir:
 
 
 @dataclass(frozen=True)
-class _Workdir:
+class RunWorkdir:
+    """What every run that trains writes: its settings, checkpoints and logs."""
+
     root: Path
 
     def __init__(self, root: str | os.PathLike):
@@ -153,7 +155,7 @@ class _Workdir:
         files.write_json(self.config, config)
 
 
-class TrainWorkdir(_Workdir):
+class TrainWorkdir(RunWorkdir):
     """A tfambient-train workdir (see docs/train.md)."""
 
     @property
@@ -188,7 +190,7 @@ class TrainWorkdir(_Workdir):
         return workdir if workdir.backbone == backbone and workdir.config.is_file() else None
 
 
-class VocWorkdir(_Workdir):
+class VocWorkdir(RunWorkdir):
     """A tfambient-voc workdir (see docs/voc.md)."""
 
     AP_TABLE_STEM = "ap_table"

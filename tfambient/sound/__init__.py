@@ -7,15 +7,23 @@ cluster id can always be traced back to what was computed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from tfambient.sound import mfcc, texture
 from tfambient.sound.audio import InvalidAudio, as_batch, mono_batch
 
-__all__ = ["DESCRIPTORS", "Descriptor", "InvalidAudio", "describe", "parse_names"]
+__all__ = [
+    "DESCRIPTORS",
+    "Described",
+    "Descriptor",
+    "InvalidAudio",
+    "describe",
+    "describe_windows",
+    "parse_names",
+]
 
 
 @dataclass(frozen=True)
@@ -96,3 +104,52 @@ def describe(windows: np.ndarray, rate: int, names: str | Iterable[str]) -> dict
             features[descriptor.features] = descriptor.features(samples, rate)
         out[name] = descriptor.summarize(features[descriptor.features])
     return out
+
+
+@dataclass
+class Described:
+    """What describe_windows computed: one row per window, in the order given.
+
+    ``failures`` maps the index of each window that no descriptor could be computed from to
+    the reason; its rows are NaN.
+    """
+
+    values: dict[str, np.ndarray]
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def describe_windows(
+    windows: Sequence[np.ndarray], rates: Sequence[int], names: str | Iterable[str]
+) -> Described:
+    """Windows of any rates and lengths, e.g. those of several clips, described together.
+
+    Windows of the same rate and shape go through ``describe`` as one batch, so that a
+    worker can pool the windows of many clips. A window that cannot be described (see
+    InvalidAudio) is listed in ``failures`` and does not cost the others their rows.
+    """
+    if len(windows) != len(rates):
+        raise ValueError(f"{len(windows)} windows but {len(rates)} rates")
+    chosen = parse_names(names)
+    values = {n: np.full((len(windows), DESCRIPTORS[n].dim), np.nan, np.float32) for n in chosen}
+    failures: dict[int, str] = {}
+    batches: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+    for index, (window, rate) in enumerate(zip(windows, rates, strict=True)):
+        batches.setdefault((rate, np.shape(window)), []).append(index)
+    for (rate, _), indices in batches.items():
+        try:
+            described = describe(np.stack([windows[i] for i in indices]), rate, chosen)
+        except InvalidAudio:
+            # One bad window refuses the batch: describe them one by one to find it.
+            for i in indices:
+                try:
+                    _put(values, [i], describe(as_batch(windows[i]), rate, chosen))
+                except InvalidAudio as error:
+                    failures[i] = str(error)
+            continue
+        _put(values, indices, described)
+    return Described(values, failures)
+
+
+def _put(values: dict[str, np.ndarray], rows: list[int], described: dict[str, np.ndarray]):
+    for name, vectors in described.items():
+        values[name][rows] = vectors

@@ -36,11 +36,14 @@ def mfcc_frames_of_mono(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate != MFCC_RATE:
         # soxr takes (frames, channels): one call resamples the whole batch.
         samples = soxr.resample(samples.T, rate, MFCC_RATE, quality="HQ").T
-    coefficients = librosa.feature.mfcc(
-        y=np.ascontiguousarray(samples, dtype=np.float32),
-        sr=MFCC_RATE,
-        n_mfcc=NUM_COEFFICIENTS,
+    mel = librosa.feature.melspectrogram(
+        y=np.ascontiguousarray(samples, dtype=np.float32), sr=MFCC_RATE
     )
+    # What librosa.feature.mfcc(y=...) does, but with each window's decibels floored at 80 dB
+    # below its own peak, as when it is described alone: power_to_db's top_db takes the
+    # peak of the whole array it is given, which would make a window depend on its batch.
+    decibels = np.stack([librosa.power_to_db(window) for window in mel])
+    coefficients = librosa.feature.mfcc(S=decibels, n_mfcc=NUM_COEFFICIENTS)
     return librosa.util.fix_length(coefficients, size=NUM_FRAMES, axis=-1)
 
 

@@ -1,4 +1,4 @@
-"""PASCAL VOC 2007 transfer: fine-tune a backbone on the 20-class task, or probe it with SVMs.
+"""The VOC tasks: fine-tune a backbone on PASCAL VOC 2007's 20 classes, or probe it with SVMs.
 
 The protocol of the self-supervised literature (shared spec voc07.md), every number a field
 of :class:`VocConfig`:
@@ -13,8 +13,10 @@ of :class:`VocConfig`:
 * ``svm``: L2-normalized frozen features of ``layer`` (central crop), one LinearSVC per class,
   its cost picked by cross-validated AP on the training split.
 
-Training runs the loop of :mod:`tfambient.train` under any tf.distribute strategy, resumes from
-WORKDIR/ckpt, and logs to WORKDIR/tb and WORKDIR/metrics.jsonl. The result is
+Fine-tuning is a :class:`VocTask` that :func:`tfambient.trainer.fit` runs under any
+tf.distribute strategy: it resumes from WORKDIR/ckpt, and logs to WORKDIR/tb and
+WORKDIR/metrics.jsonl. Its inputs are :mod:`tfambient.data`'s, as the pretext task's: the VOC
+images decoded by a PairDecoder, parsed by train_crop, test_crops or eval_crop. The result is
 WORKDIR/metrics.json (both mAPs, per-class APs, settings, the pretext run's config),
 WORKDIR/ap_table.{md,csv,json} and the fine-tuned model WORKDIR/model.keras.
 """
@@ -23,11 +25,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -35,95 +35,18 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from tfambient import data, models, train
-from tfambient.contracts.files import write_text
+from tfambient import architectures, data, models, trainer
+from tfambient.configs import VocConfig
+from tfambient.contracts.files import atomic_path, write_json, write_text
+from tfambient.contracts.workdirs import RunWorkdir, TrainWorkdir, VocWorkdir
 from tfambient.voc import CLASSES
 from tfambient.voc.dataset import VocSplit, read_split, read_tfds
 from tfambient.voc.metrics import APResult, class_aps
 
 logger = logging.getLogger(__name__)
 
-MODES = ("head", "all", "svm")
-# The spec's defaults that differ between the modes: (learning rate, halving period).
-PROTOCOL = {"head": (0.003, 5_000), "all": (0.001, 10_000)}
 SHUFFLE_BUFFER = 1024
 _RESCALE_IMAGES = 64
-
-
-@dataclass(frozen=True)
-class VocConfig:
-    """Everything that decides a transfer run; recorded in WORKDIR/config.json."""
-
-    workdir: str
-    voc_dir: str = ""
-    tfds_dir: str = ""  # read TFDS voc/2007 from here instead of a VOCdevkit
-    backbone: str = "random"
-    arch: str = ""  # "": the backbone's own (alexnet for random)
-    fc_units: int = 4096  # a random AlexNet's fc6 and fc7 width (a saved one has its own)
-    mode: str = "head"
-    train_split: str = "trainval"
-    test_split: str = "test"
-    image_size: int = 224
-    batch_size: int = 16
-    train_steps: int = 80_000
-    learning_rate: float = 0.0  # 0: the mode's protocol value
-    halve_every: int = 0  # 0: the mode's protocol value
-    momentum: float = 0.9
-    weight_decay: float = 1e-6
-    clip_norm: float = 10.0
-    crop_area_min: float = 0.1
-    crop_area_max: float = 0.5
-    test_crops: int = 10
-    rescale: bool = False
-    layer: str = ""  # svm: the feature probed; "": fc7 (AlexNet) or pool (ResNet-18)
-    svm_costs: str = "0.01,0.1,1,10,100"
-    svm_folds: int = 3
-    strategy: str = "auto"
-    steps_per_loop: int = 100
-    checkpoint_every: int = 1000
-    jit: bool = False
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if bool(self.voc_dir) == bool(self.tfds_dir):
-            raise ValueError("give exactly one of --voc_dir and --tfds_dir")
-        if self.arch and self.arch not in models.BACKBONES:
-            raise ValueError(f"unknown --arch {self.arch}; known: {', '.join(models.BACKBONES)}")
-        if not 0 < self.crop_area_min <= self.crop_area_max <= 1:
-            raise ValueError("need 0 < --crop_area_min <= --crop_area_max <= 1")
-        for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be >= 1")
-        if self.test_crops < 1 or self.svm_folds < 2:
-            raise ValueError("--test_crops must be >= 1 and --svm_folds >= 2")
-        self.costs()  # parse now, so a typo fails before any work
-
-    @property
-    def learning_rate_used(self) -> float:
-        return self.learning_rate or PROTOCOL[self.mode][0]
-
-    @property
-    def halve_every_used(self) -> int:
-        return self.halve_every or PROTOCOL[self.mode][1]
-
-    def settings(self) -> dict:
-        """The fields, with the mode's protocol values in place of 0 ("the default")."""
-        fields = asdict(self)
-        if self.mode in PROTOCOL:
-            fields |= {"learning_rate": self.learning_rate_used}
-            fields |= {"halve_every": self.halve_every_used}
-        return fields
-
-    def costs(self) -> list[float]:
-        try:
-            costs = [float(c) for c in self.svm_costs.split(",")]
-        except ValueError:
-            raise ValueError(f"--svm_costs must be numbers, got {self.svm_costs!r}") from None
-        if not costs or min(costs) <= 0:
-            raise ValueError(f"--svm_costs must be positive, got {self.svm_costs!r}")
-        return costs
 
 
 # ---------------------------------------------------------------------------- backbones
@@ -132,7 +55,8 @@ class VocConfig:
 def backbone_file(spec: str) -> Path:
     """The .keras backbone named by a tfambient-train workdir, its export dir or the file."""
     path = Path(spec)
-    for candidate in (path / "export" / "backbone.keras", path / "backbone.keras", path):
+    workdir = TrainWorkdir(path)
+    for candidate in (workdir.backbone, path / workdir.backbone.name, path):
         if candidate.is_file() and candidate.suffix == ".keras":
             return candidate
     if (path / "saved_model.pb").is_file():
@@ -148,8 +72,8 @@ def backbone_file(spec: str) -> Path:
 
 def pretext_config(backbone: Path) -> dict | None:
     """The config.json of the run that exported ``backbone`` (WORKDIR/export/backbone.keras)."""
-    path = backbone.parent.parent / train.CONFIG_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    workdir = TrainWorkdir.of_backbone(backbone)
+    return workdir.read_config() if workdir else None
 
 
 def load_backbone(config: VocConfig) -> tuple[keras.Model, dict | None]:
@@ -157,9 +81,8 @@ def load_backbone(config: VocConfig) -> tuple[keras.Model, dict | None]:
     keras.utils.set_random_seed(config.seed)
     shape = (config.image_size, config.image_size, 3)
     if config.backbone == "random":
-        arch = config.arch or "alexnet"
-        options = {"fc_units": config.fc_units} if arch.startswith("alexnet") else {}
-        return models.build_backbone(arch, input_shape=shape, **options), None
+        arch = architectures.get(config.arch or "alexnet")
+        return arch.build(input_shape=shape, **arch.options_from(config)), None
     path = backbone_file(config.backbone)
     backbone = models.load_backbone(path, shape)
     if config.arch and config.arch != backbone.name:
@@ -168,10 +91,12 @@ def load_backbone(config: VocConfig) -> tuple[keras.Model, dict | None]:
 
 
 def freeze(backbone: keras.Model, mode: str) -> None:
-    """head: only the fc layers (AlexNet's fc6, fc7) train; convs and BatchNorm (which then
-    runs in inference mode, its statistics fixed) are frozen. all: everything trains."""
+    """head: only the architecture's head layers (AlexNet's fc6, fc7; none of ResNet-18's)
+    train; convs and BatchNorm (which then runs in inference mode, its statistics fixed)
+    are frozen. all: everything trains."""
+    head_layers = architectures.get(backbone.name).head_layers
     for layer in backbone.layers:
-        layer.trainable = mode == "all" or isinstance(layer, keras.layers.Dense)
+        layer.trainable = mode == "all" or layer.name in head_layers
 
 
 def rescale(backbone: keras.Model, images: tf.Tensor) -> None:
@@ -200,7 +125,7 @@ def rescale(backbone: keras.Model, images: tf.Tensor) -> None:
 def voc_model(backbone: keras.Model, image_size: int) -> keras.Model:
     """images -> 20 logits: a new fc8 on fc7 (AlexNet) or on the pooled features (ResNet)."""
     images = keras.Input((image_size, image_size, 3), name="images")
-    features = backbone(images)[train.DEFAULT_FEATURE[backbone.name]]
+    features = backbone(images)[architectures.get(backbone.name).default_feature]
     logits = models.bits_head(features, len(CLASSES), name="fc8")
     return keras.Model(images, logits, name=f"{backbone.name}_voc")
 
@@ -239,46 +164,28 @@ def train_dataset(
     voc: VocSplit, config: VocConfig, input_context: tf.distribute.InputContext | None = None
 ) -> tf.data.Dataset:
     """Endless batches of (random crop, flipped, standardized; targets int8 (20,))."""
-    examples = voc.dataset()
-    if input_context and input_context.num_input_pipelines > 1:
-        examples = examples.shard(
-            input_context.num_input_pipelines, input_context.input_pipeline_id
-        )
-    pipeline = input_context.input_pipeline_id if input_context else 0
-    examples = examples.shuffle(SHUFFLE_BUFFER, seed=config.seed + pipeline).repeat()
-    randoms = tf.data.Dataset.random(config.seed + pipeline, rerandomize_each_iteration=True)
-    augment = _augment(config)
-    crops = tf.data.Dataset.zip(examples, randoms.batch(2)).map(
-        lambda example, seed: (data.train_image(example[0], seed, augment), example[1]),
-        num_parallel_calls=tf.data.AUTOTUNE,
+    return data.batches(
+        data.PairDecoder(voc.dataset),
+        data.train_crop(_augment(config)),
+        config.batch_size,
+        training=True,
+        seed=config.seed,
+        input_context=input_context,
+        shuffle_buffer=SHUFFLE_BUFFER,
     )
-    batch = (
-        input_context.get_per_replica_batch_size(config.batch_size)
-        if input_context
-        else config.batch_size
-    )
-    return crops.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def test_dataset(voc: VocSplit, config: VocConfig, batch: int) -> tf.data.Dataset:
     """Batches of (images, test_crops, S, S, 3): the same random crops (and flips) as in
     training, seeded per image so that a test is repeatable; one crop is the central one."""
-    augment = _augment(config)
-
-    def crops(index, encoded):
-        if config.test_crops == 1:
-            return data.eval_image(encoded, config.image_size)[None]
-        seeds = tf.random.experimental.stateless_split(
-            tf.stack([tf.cast(config.seed, tf.int64), index]), config.test_crops
-        )
-        return tf.stack([data.train_image(encoded, seed, augment) for seed in tf.unstack(seeds)])
-
-    images = (
-        voc.dataset()
-        .enumerate()
-        .map(lambda index, example: crops(index, example[0]), num_parallel_calls=tf.data.AUTOTUNE)
+    crops = data.batches(
+        data.PairDecoder(voc.dataset),
+        data.test_crops(_augment(config), config.test_crops),
+        batch,
+        training=False,
+        seed=config.seed,
     )
-    return images.batch(batch).prefetch(tf.data.AUTOTUNE)
+    return crops.map(lambda images, _: images)
 
 
 # ---------------------------------------------------------------------------- fine-tuning
@@ -316,6 +223,36 @@ def test_scores(model: keras.Model, voc: VocSplit, config: VocConfig) -> np.ndar
     return np.concatenate(scores) if scores else np.zeros((0, len(CLASSES)), np.float32)
 
 
+class VocTask(trainer.Task):
+    """A VOC model (built under ``strategy``) learning the 20 classes of a split: masked
+    sigmoid cross-entropy, SGD with momentum and a halving learning rate."""
+
+    score_name = "accuracy"
+
+    def __init__(
+        self, model: keras.Model, voc: VocSplit, config: VocConfig, strategy: tf.distribute.Strategy
+    ):
+        self.model, self.voc, self.config = model, voc, config
+        with strategy.scope():
+            self.optimizer = keras.optimizers.SGD(
+                learning_rate=keras.optimizers.schedules.ExponentialDecay(
+                    config.learning_rate_used, config.halve_every_used, 0.5, staircase=True
+                ),
+                momentum=config.momentum,
+                weight_decay=config.weight_decay,
+            )
+            self.optimizer.build(model.trainable_variables)
+
+    def train_inputs(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return train_dataset(self.voc, self.config, context)
+
+    def loss(self, targets, logits):
+        return masked_sigmoid_loss(targets, logits)
+
+    def score(self, targets, logits):
+        return masked_accuracy(targets, logits)
+
+
 def finetune(
     model: keras.Model,
     voc: VocSplit,
@@ -325,43 +262,17 @@ def finetune(
 ) -> None:
     """Train ``model`` (built under ``strategy``) to ``train_steps``, resuming from and saving
     to WORKDIR/ckpt, logging to metrics.jsonl and TensorBoard."""
-    with strategy.scope():
-        optimizer = keras.optimizers.SGD(
-            learning_rate=keras.optimizers.schedules.ExponentialDecay(
-                config.learning_rate_used, config.halve_every_used, 0.5, staircase=True
-            ),
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-        )
-        optimizer.build(model.trainable_variables)
-    loop = train.Loop(
-        strategy,
-        model,
-        optimizer,
-        masked_sigmoid_loss,
-        masked_accuracy,
+    plan = trainer.Plan(
+        train_steps=config.train_steps,
         global_batch_size=config.batch_size,
+        steps_per_loop=config.steps_per_loop,
+        checkpoint_every=config.checkpoint_every,
+        # One checkpoint is all a resume needs (an AlexNet's with SGD's momentum: 0.5 GB).
+        keep_checkpoints=1,
         clip_norm=config.clip_norm,
         jit=config.jit,
-        score_name="accuracy",
     )
-    # One checkpoint is all a resume needs (an AlexNet's with SGD's momentum: 0.5 GB).
-    checkpoints = train.Checkpoints(model, optimizer, train.own_dir(strategy, workdir), 1)
-    step = checkpoints.restore()
-    stream = strategy.distribute_datasets_from_function(
-        lambda context: train_dataset(voc, config, context)
-    )
-    iterator = iter(stream)
-    chief = train.is_chief(strategy)
-    writer = tf.summary.create_file_writer(str(workdir / "tb")) if chief else None
-    while step < config.train_steps:
-        steps = min(config.steps_per_loop, config.train_steps - step)
-        record = {"step": step + steps} | loop.run_steps(iterator, steps)
-        step += steps
-        if chief:
-            train.log_record(writer, workdir / "metrics.jsonl", record)
-        if step % config.checkpoint_every == 0 or step == config.train_steps:
-            checkpoints.save(step)
+    trainer.fit(VocTask(model, voc, config, strategy), strategy, workdir, plan)
 
 
 # ---------------------------------------------------------------------------- linear probe
@@ -379,13 +290,11 @@ def features(backbone: keras.Model, layer: str, voc: VocSplit, config: VocConfig
         flat = tf.reshape(backbone(images, training=False)[layer], [tf.shape(images)[0], -1])
         return tf.math.l2_normalize(tf.cast(flat, tf.float32), axis=-1)
 
-    images = voc.dataset().map(
-        lambda encoded, _: data.eval_image(encoded, config.image_size),
-        num_parallel_calls=tf.data.AUTOTUNE,
+    batches = data.batches(
+        data.PairDecoder(voc.dataset), data.eval_crop(config.image_size), 32, training=False
     )
-    batches = images.batch(32).prefetch(tf.data.AUTOTUNE)
     total = math.ceil(len(voc) / 32)
-    out = [embed(b).numpy() for b in tqdm(batches, total=total, desc=f"{layer} features")]
+    out = [embed(b).numpy() for b, _ in tqdm(batches, total=total, desc=f"{layer} features")]
     return np.concatenate(out)
 
 
@@ -420,40 +329,65 @@ def svm_scores(
 # ---------------------------------------------------------------------------- the run
 
 
+def probe(
+    backbone: keras.Model, train_voc: VocSplit, test_voc: VocSplit, config: VocConfig
+) -> tuple[np.ndarray, dict]:
+    """The svm mode: test decision values (n, 20) of SVMs on the frozen features of
+    ``layer``, and what metrics.json adds about them (the layer, the costs chosen)."""
+    layer = config.layer or architectures.get(backbone.name).default_feature
+    x_train = features(backbone, layer, train_voc, config)
+    x_test = features(backbone, layer, test_voc, config)
+    scores, costs = svm_scores(x_train, train_voc.targets, x_test, config)
+    return scores, {"layer": layer, "svm_costs_chosen": dict(zip(CLASSES, costs, strict=True))}
+
+
+def tuned_scores(
+    backbone: keras.Model,
+    train_voc: VocSplit,
+    test_voc: VocSplit,
+    config: VocConfig,
+    strategy: tf.distribute.Strategy,
+) -> np.ndarray:
+    """The head and all modes: fine-tune a VOC model on the backbone (saved as
+    WORKDIR/model.keras), and its test scores (n, 20)."""
+    workdir = Path(config.workdir)
+    freeze(backbone, config.mode)
+    with strategy.scope():
+        model = voc_model(backbone, config.image_size)
+    finetune(model, train_voc, config, strategy, workdir)
+    scores = test_scores(model, test_voc, config)
+    if trainer.is_chief(strategy):
+        with atomic_path(VocWorkdir(workdir).model) as tmp:
+            model.save(tmp)
+    return scores
+
+
 def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json."""
-    strategy = strategy or train.make_strategy(config.strategy)
+    strategy = strategy or trainer.make_strategy(config.strategy)
     with strategy.scope():  # first: a wrong --backbone fails before any data is read
         backbone, pretext = load_backbone(config)
     train_voc = read_source(config, config.train_split)
     test_voc = read_source(config, config.test_split)
     workdir = Path(config.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_text(workdir / train.CONFIG_FILE, json.dumps(asdict(config), indent=1) + "\n")
-    write_problems(workdir / "problems.csv", [train_voc, test_voc])
-    if config.rescale and not tf.train.latest_checkpoint(workdir / "ckpt"):
+    chief = trainer.is_chief(strategy)
+    layout = VocWorkdir(workdir)
+    if chief:  # the others write only their checkpoints (trainer.own_dir)
+        trainer.write_config(workdir, config)
+        write_problems(layout.problems, [train_voc, test_voc])
+    own = RunWorkdir(trainer.own_dir(strategy, workdir))
+    if config.rescale and not tf.train.latest_checkpoint(own.checkpoints):
         sample = train_dataset(train_voc, config).unbatch().batch(_RESCALE_IMAGES)
         rescale(backbone, next(iter(sample))[0])
-    extra = {}
     if config.mode == "svm":
-        layer = config.layer or train.DEFAULT_FEATURE[backbone.name]
-        x_train = features(backbone, layer, train_voc, config)
-        x_test = features(backbone, layer, test_voc, config)
-        scores, costs = svm_scores(x_train, train_voc.targets, x_test, config)
-        extra = {"layer": layer, "svm_costs_chosen": dict(zip(CLASSES, costs, strict=True))}
+        scores, extra = probe(backbone, train_voc, test_voc, config)
     else:
-        freeze(backbone, config.mode)
-        with strategy.scope():
-            model = voc_model(backbone, config.image_size)
-        finetune(model, train_voc, config, strategy, workdir)
-        scores = test_scores(model, test_voc, config)
-        if train.is_chief(strategy):
-            model.save(workdir / "model.keras")
+        scores, extra = tuned_scores(backbone, train_voc, test_voc, config, strategy), {}
     result = class_aps(scores, test_voc.targets)
     metrics = describe_result(config, backbone.name, pretext, result, len(test_voc)) | extra
-    if train.is_chief(strategy):
+    if trainer.is_chief(strategy):
         result.write(workdir)
-        write_text(workdir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+        write_json(layout.metrics, metrics)
     return metrics
 
 

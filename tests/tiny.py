@@ -1,0 +1,51 @@
+"""The one place the tests' tiny runs are configured: a narrow AlexNet on 64 px crops for a
+few steps, so that every checkpoint and export stays a few tens of MB (a full-width AlexNet's
+checkpoint is 0.7 GB). A test overrides only what it is about. Plain functions, not fixtures,
+because the scripts that tests start in fresh processes (strategy_parity.py, multiworker.py,
+voc_parity.py) use them too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfambient.tasks import pretext as train
+from tfambient.tasks import voc as finetune
+
+IMAGE_SIZE = 64
+FC_UNITS = 64  # AlexNet's fc6 and fc7 width (4096 as published)
+
+
+def train_config(data_dir: Path | str, workdir: Path | str, **overrides) -> train.TrainConfig:
+    """A pretext run on the texture_k3 labels of tests/records.py's datasets."""
+    settings = dict(
+        data_dir=str(data_dir),
+        workdir=str(workdir),
+        arch="alexnet",
+        label="texture_k3",
+        image_size=IMAGE_SIZE,
+        fc_units=FC_UNITS,
+        batch_size=8,
+        train_steps=30,
+        steps_per_loop=10,
+        eval_every=30,
+        checkpoint_every=10,
+        keep_checkpoints=1,  # and the best: all a resume needs
+        learning_rate=1e-3,
+    )
+    return train.TrainConfig(**(settings | overrides))
+
+
+def voc_config(voc_dir: Path | str, workdir: Path | str, **overrides) -> finetune.VocConfig:
+    """A VOC transfer run (head mode of a random AlexNet unless overridden)."""
+    settings = dict(
+        voc_dir=str(voc_dir),
+        workdir=str(workdir),
+        image_size=IMAGE_SIZE,
+        fc_units=FC_UNITS,
+        batch_size=8,
+        train_steps=6,
+        steps_per_loop=3,
+        checkpoint_every=3,
+        test_crops=2,
+    )
+    return finetune.VocConfig(**(settings | overrides))

@@ -1,0 +1,212 @@
+"""The settings of tfambient-train and tfambient-voc: one frozen dataclass per command.
+
+Every field is a flag of the same name (tfambient/cli/common.py: define_dataclass_flags), and
+this module imports no TensorFlow, so that defining the flags, --help and checking the values
+start nothing: a multi-worker strategy must be created before TensorFlow starts its context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tfambient.architectures import ARCHITECTURES
+
+
+def option(default: Any, help: str, **limits: Any) -> Any:
+    """A field with a default and the help its flag shows (and ``choices``, ``lower`` or
+    ``upper`` for the flag to enforce): the one place a setting is described."""
+    return field(default=default, metadata={"help": help, **limits})
+
+
+def required(help: str) -> Any:
+    """A field the command cannot run without; its flag has no default."""
+    return field(metadata={"help": help})
+
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown --arch {arch}; known: {', '.join(ARCHITECTURES)}")
+
+
+def _check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run; recorded in the workdir so a rerun can resume it."""
+
+    data_dir: str = required("A directory written by tfambient-prepare.")
+    workdir: str = required(
+        "Checkpoints, TensorBoard logs, metrics and the exported backbone go here."
+    )
+    arch: str = option("alexnet", "Backbone: alexnet, alexnet_bn or resnet18.")
+    feature: str = option(
+        "", "Backbone output the head reads; default fc7 (AlexNet) or pool (ResNet-18)."
+    )
+    label: str = option(
+        "texture_k30",
+        "Target field: texture_k30, mfcc_k30, texture_bits30, ... (see dataset.json).",
+    )
+    image_size: int = option(224, "Side of the square crops fed to the network.")
+    batch_size: int = option(128, "Global batch size, over all replicas.")
+    train_steps: int = option(10_000, "Optimizer steps in the whole run.")
+    steps_per_loop: int = option(50, "Steps run inside one compiled loop between logs.")
+    learning_rate: float = option(1e-3, "Peak learning rate of the one-cycle schedule.")
+    warmup_fraction: float = option(
+        0.05, "Fraction of the steps spent warming up from peak/25 to the peak."
+    )
+    anneal: str = option("cos", "Shape of the fall from the peak to peak/1e4: cos or linear.")
+    weight_decay: float = option(0.05, "AdamW's decoupled weight decay.")
+    clip_norm: float = option(1.0, "Clip gradients to this global norm; 0: no clipping.")
+    label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy.")
+    dropout: float = option(0.5, "AlexNet's dropout rate before fc6 and fc7.")
+    fc_units: int = option(
+        4096, "AlexNet's fc6 and fc7 width (4096 as published; smaller for quick trials)."
+    )
+    color_jitter: float = option(
+        0.0, "Strength of the colour jitter augmentation in [0, 1]; 0: off."
+    )
+    mixed_precision: str = option(
+        "", "'' (float32), mixed_bfloat16, or mixed_float16 (with loss scaling)."
+    )
+    jit: bool = option(False, "Compile each training step with XLA.")
+    strategy: str = option(
+        "auto", "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG)."
+    )
+    eval_every: int = option(1000, "Evaluate on the validation split every this many steps.")
+    checkpoint_every: int = option(1000, "Save a checkpoint every this many steps.")
+    keep_checkpoints: int = option(3, "Checkpoints kept (besides the best by validation loss).")
+    seed: int = option(0, "Random seed of initialisation, shuffling and augmentation.")
+    skip_corrupt: bool = option(
+        False, "Skip and count corrupt records instead of stopping at the first."
+    )
+
+    def __post_init__(self):
+        if self.anneal not in ("cos", "linear"):
+            raise ValueError(f"--anneal must be cos or linear, got {self.anneal}")
+        if self.mixed_precision not in ("", "mixed_bfloat16", "mixed_float16"):
+            raise ValueError(
+                f"--mixed_precision must be mixed_bfloat16 or mixed_float16, "
+                f"got {self.mixed_precision}"
+            )
+        for name in ("steps_per_loop", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1")
+        _check_arch(self.arch)
+        _check_strategy(self.strategy)
+
+
+MODES = ("head", "all", "svm")
+# The spec's defaults that differ between the modes: (learning rate, halving period).
+PROTOCOL = {"head": (0.003, 5_000), "all": (0.001, 10_000)}
+
+
+@dataclass(frozen=True)
+class VocConfig:
+    """Everything that decides a transfer run; recorded in WORKDIR/config.json."""
+
+    workdir: str = required(
+        "Results, checkpoints, TensorBoard logs and the fine-tuned model go here."
+    )
+    voc_dir: str = option(
+        "", "VOCdevkit/ (or VOCdevkit/VOC2007/): JPEGImages, Annotations, ImageSets/Main."
+    )
+    tfds_dir: str = option(
+        "", "Read TFDS voc/2007 from this data dir instead (needs tensorflow-datasets)."
+    )
+    backbone: str = option(
+        "random", "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file."
+    )
+    arch: str = option(
+        "", "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random)."
+    )
+    fc_units: int = option(
+        4096, "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs')."
+    )
+    mode: str = option(
+        "head",
+        "head (fc6-fc8 on frozen convs), all (every layer) or svm (linear probe of --layer).",
+    )
+    train_split: str = option("trainval", "Split trained on: train, val, trainval or test.")
+    test_split: str = option("test", "Split evaluated on.")
+    image_size: int = option(224, "Side of the square crops fed to the network.")
+    batch_size: int = option(16, "Global batch size, over all replicas.")
+    train_steps: int = option(80_000, "SGD steps of fine-tuning (the literature uses 80k-150k).")
+    learning_rate: float = option(
+        0.0, "Initial learning rate; 0: the protocol's (head 0.003, all 0.001)."
+    )
+    halve_every: int = option(
+        0, "Halve the learning rate every this many steps; 0: head 5000, all 10000."
+    )
+    momentum: float = option(0.9, "SGD momentum.")
+    weight_decay: float = option(1e-6, "SGD weight decay.")
+    clip_norm: float = option(10.0, "Clip gradients to this global norm; 0: no clipping.")
+    crop_area_min: float = option(0.1, "Smallest training crop, as a fraction of the image area.")
+    crop_area_max: float = option(0.5, "Largest training crop, as a fraction of the image area.")
+    test_crops: int = option(10, "Random crops averaged per test image; 1: the central crop alone.")
+    rescale: bool = option(
+        False, "Krähenbühl et al.'s data-dependent rescaling of the layers before training."
+    )
+    layer: str = option(
+        "", "svm: the backbone feature probed; default fc7 (AlexNet) or pool (ResNet-18)."
+    )
+    svm_costs: str = option(
+        "0.01,0.1,1,10,100",
+        "svm: comma-separated costs C, one chosen per class by cross-validated AP.",
+    )
+    svm_folds: int = option(3, "svm: cross-validation folds for the choice of C.")
+    strategy: str = option(
+        "auto", "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG)."
+    )
+    steps_per_loop: int = option(100, "Steps run inside one compiled loop between logs.")
+    checkpoint_every: int = option(1000, "Save a checkpoint every this many steps.")
+    jit: bool = option(False, "Compile each training step with XLA.")
+    seed: int = option(0, "Random seed of initialisation, crops and cross-validation folds.")
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if bool(self.voc_dir) == bool(self.tfds_dir):
+            raise ValueError("give exactly one of --voc_dir and --tfds_dir")
+        if self.arch:
+            _check_arch(self.arch)
+        _check_strategy(self.strategy)
+        if not 0 < self.crop_area_min <= self.crop_area_max <= 1:
+            raise ValueError("need 0 < --crop_area_min <= --crop_area_max <= 1")
+        for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1")
+        if self.test_crops < 1 or self.svm_folds < 2:
+            raise ValueError("--test_crops must be >= 1 and --svm_folds >= 2")
+        self.costs()  # parse now, so a typo fails before any work
+
+    @property
+    def learning_rate_used(self) -> float:
+        return self.learning_rate or PROTOCOL[self.mode][0]
+
+    @property
+    def halve_every_used(self) -> int:
+        return self.halve_every or PROTOCOL[self.mode][1]
+
+    def settings(self) -> dict:
+        """The fields, with the mode's protocol values in place of 0 ("the default")."""
+        fields = asdict(self)
+        if self.mode in PROTOCOL:
+            fields |= {"learning_rate": self.learning_rate_used}
+            fields |= {"halve_every": self.halve_every_used}
+        return fields
+
+    def costs(self) -> list[float]:
+        try:
+            costs = [float(c) for c in self.svm_costs.split(",")]
+        except ValueError:
+            raise ValueError(f"--svm_costs must be numbers, got {self.svm_costs!r}") from None
+        if not costs or min(costs) <= 0:
+            raise ValueError(f"--svm_costs must be positive, got {self.svm_costs!r}")
+        return costs
