@@ -48,6 +48,7 @@ from tfambient import audioset, extract, labelling, prepare
 from tfambient.audioset import ClipFile, MediaIndex
 from tfambient.cluster import ClusterSummary, LabelSettings
 from tfambient.contracts import records as keys
+from tfambient.contracts.files import is_partial, temporary_name
 from tfambient.contracts.workdirs import DataDir
 from tfambient.extract import ClipResult, ExtractSettings, Failure
 
@@ -181,7 +182,7 @@ def copy_to(path: str, local: Path) -> Path:
 def upload(local: Path, path: str) -> None:
     """Write ``local``'s content to ``path``: complete or not at all on object stores, and
     under a temporary name renamed into place where the filesystem has directories."""
-    temporary = f"{path}.{uuid.uuid4().hex}.partial"
+    temporary = temporary_name(path)
     with open(local, "rb") as source, FileSystems.create(temporary) as out:
         shutil.copyfileobj(source, out, 2**20)
     FileSystems.rename([temporary], [path])
@@ -437,7 +438,7 @@ class BeamEngine:
         descriptors = sorted(set(labelers.descriptor_of.values()))
         dims = labelling.descriptor_dims(descriptors)
         staged = self.path(
-            data_dir, f"{DataDir.SHARDS_DIR}.staged-{RUN_PREFIX}{uuid.uuid4().hex[:8]}"
+            data_dir, f"{DataDir.STAGED_SHARDS_PREFIX}{RUN_PREFIX}{uuid.uuid4().hex[:8]}"
         )
         logger.info("labelling and sharding with Apache Beam into %s", staged)
         with self._pipeline() as pipeline:
@@ -480,7 +481,7 @@ class BeamEngine:
         stale = [
             p
             for p, _ in list_files(root)
-            if f"{DataDir.SHARDS_DIR}.staged-" in relative_to(root, p)
+            if relative_to(root, p).startswith(DataDir.STAGED_SHARDS_PREFIX)
         ]
         delete(stale)
 
@@ -495,7 +496,7 @@ class BeamEngine:
         delete([p for p, _ in list_files(shards)])
         with contextlib.suppress(OSError):  # object stores have no directories to make
             FileSystems.mkdirs(shards)
-        new = [p for p, _ in list_files(staged)]
+        new = [p for p, _ in list_files(staged) if not is_partial(p)]  # not a failed try's
         FileSystems.rename(new, [str(join(shards, p.rsplit("/", 1)[-1])) for p in new])
         remove_tree(staged)
 
@@ -629,7 +630,7 @@ class WriteShard(beam.DoFn):
         name, rows = element
         rows = sorted(rows, key=lambda row: row[:2])
         final = str(join(self.directory, name))
-        temporary = f"{final}.{uuid.uuid4().hex}.partial"
+        temporary = temporary_name(final)
         with FileSystems.create(temporary) as out:
             for _, _, record in rows:
                 _TFRecordUtil.write_record(out, record)

@@ -397,7 +397,7 @@ def recover(data_dir: Path) -> None:
     current, old = _current_and_old(data_dir)
     if old.exists() and not current.exists():
         os.replace(old, current)
-    for staged in data_dir.glob(f"{current.name}.staged-*"):
+    for staged in data_dir.glob(f"{DataDir.STAGED_SHARDS_PREFIX}*"):
         shutil.rmtree(staged)
 
 
@@ -499,8 +499,7 @@ def relabel(
     recover(data_dir)
     dims = descriptor_dims(descriptors)
     labelers = fit(sources, descriptors, settings, splits, num_train, progress)
-    current, _ = _current_and_old(data_dir)
-    staged = current.with_name(f"{current.name}.staged-{os.getpid()}")
+    staged = DataDir(data_dir).staged_shards(str(os.getpid()))
     labelled = label_records(sources, staged, labelers, splits, dims, settings, total, progress)
     swap_in(data_dir, staged)
     return labelled_view(data_dir, labelers, labelled, names, settings)
