@@ -1,4 +1,5 @@
-"""The settings of tfambient-train and tfambient-voc: one frozen dataclass per command.
+"""The settings of tfambient-train and tfambient-voc (one frozen dataclass per command), and
+of the engine that does tfambient-prepare's and tfambient-cluster's work.
 
 Every field is a flag of the same name (tfambient/cli/common.py: define_dataclass_flags), and
 this module imports no TensorFlow, so that defining the flags, --help and checking the values
@@ -7,6 +8,7 @@ start nothing: a multi-worker strategy must be created before TensorFlow starts 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -210,3 +212,42 @@ class VocConfig:
         if not costs or min(costs) <= 0:
             raise ValueError(f"--svm_costs must be positive, got {self.svm_costs!r}")
         return costs
+
+
+ENGINES = ("local", "beam")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which engine does the work of tfambient-prepare and tfambient-cluster."""
+
+    engine: str = option(
+        "local",
+        "'local': worker processes on this machine (resumable, kill -9 safe). 'beam': Apache "
+        "Beam pipelines on the runner --beam_pipeline_options names (needs "
+        "pip install 'tfambient[beam]'); the CSV, media and output may then be on any "
+        "filesystem Beam reads (gs://, s3://, hdfs://). Both give the same records, labels "
+        "and failures.",
+        choices=ENGINES,
+    )
+    beam_pipeline_options: str = option(
+        "",
+        "Apache Beam options, comma-separated key=value, e.g. runner=DirectRunner,"
+        "direct_num_workers=2,direct_running_mode=multi_processing, or runner=DataflowRunner,"
+        "project=P,region=R,temp_location=gs://B/tmp,setup_file=./setup.py. With no runner "
+        "named: Beam's Python DirectRunner in worker processes (one per core, or "
+        "--num_workers), never the Prism runner it would download. beam_plugins=MODULE "
+        "imports a module that registers a FileSystem, on this machine and the workers.",
+    )
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.beam_pipeline_options and self.engine != "beam":
+            raise ValueError("--beam_pipeline_options needs --engine=beam")
+
+    def check_reaches(self, paths: Iterable[str | None]) -> None:
+        """Only Beam's FileSystems read a path on another filesystem (``scheme://...``)."""
+        url = next((p for p in paths if p and "://" in p), None)
+        if url and self.engine != "beam":
+            raise ValueError(f"{url}: a filesystem other than this machine's needs --engine=beam")

@@ -42,11 +42,8 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.data_dir:
         raise UserError("--data_dir is required")
+    engine_flags.engine_config(FLAGS.data_dir)
     remote = "://" in FLAGS.data_dir
-    if remote and FLAGS.engine != "beam":
-        raise UserError(
-            f"{FLAGS.data_dir}: a filesystem other than this machine's needs --engine=beam"
-        )
     with engine_flags.mirrored(FLAGS.data_dir) if remote else contextlib.nullcontext() as mirror:
         data_dir = mirror.local if mirror else Path(FLAGS.data_dir)
         if not Manifest.exists(data_dir):

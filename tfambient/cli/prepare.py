@@ -250,11 +250,8 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.merge and not FLAGS.audioset:
         raise UserError("--audioset is required (a segments CSV)")
-    given = [FLAGS.output_dir, FLAGS.media_dir, *(FLAGS.audioset or [])]
-    if FLAGS.engine == "local" and any(map(is_url, given)):
-        url = next(filter(is_url, given))
-        raise UserError(f"{url}: a filesystem other than this machine's needs --engine=beam")
-    if FLAGS.engine == "beam" and FLAGS.num_tasks > 1:
+    engine = engine_flags.engine_config(FLAGS.output_dir, FLAGS.media_dir, *(FLAGS.audioset or []))
+    if engine.engine == "beam" and FLAGS.num_tasks > 1:
         raise UserError(
             "--num_tasks splits the work between machines for --engine=local; "
             "with --engine=beam the runner spreads it"
@@ -360,11 +357,7 @@ def media_dir_flag() -> Path | str:
         return writable_dir(FLAGS.media_dir, "--media_dir")
     if not FLAGS.media_dir:
         raise UserError("--media_dir is required")
-    if is_url(FLAGS.media_dir):
-        if FLAGS.engine != "beam":
-            raise UserError(
-                f"--media_dir {FLAGS.media_dir}: another filesystem needs --engine=beam"
-            )
+    if is_url(FLAGS.media_dir):  # engine_config checked that the engine reaches it
         return FLAGS.media_dir
     media_dir = Path(FLAGS.media_dir)
     if not media_dir.is_dir():
