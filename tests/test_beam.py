@@ -1,7 +1,9 @@
 """--engine=beam: tfambient-prepare and tfambient-cluster as Apache Beam pipelines on the
 Python DirectRunner with two worker processes, against the local engine on the same
 corpus (every naming scheme, a missing clip, a corrupt file, a clip without audio, bad CSV
-rows): the same records, labels, splits and failures; a decoder that kills its process; a
+rows; cuts longer than their segments, frames without sound, defaults the sample cannot
+support): the same records, labels, splits, failures, dropped frames, rejected rows and
+reduced defaults; --frame_at reaching the workers; a decoder that kills its process; a
 non-local filesystem carrying the CSV, media and output; reruns."""
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ import csv
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import beam_test_fs
 import clips
 import numpy as np
 import pytest
-from corpus import write_corpus
+from corpus import write_partial_corpus
 from crashing_work import extract_or_die
-from test_prepare_cli import by_frame, prepare_args, read_dataset, run
+from prepare_run import by_frame, prepare_args, read_dataset, run
 
 from tfambient.audioset import ClipFile, Segment
+from tfambient.contracts.files import is_partial
 
 pytestmark = pytest.mark.slow
 beam_engine = pytest.importorskip("tfambient.beam_engine", reason="needs tfambient[beam]")
@@ -38,11 +42,6 @@ def beam_env(fs_root: Path | None = None) -> dict[str, str]:
     if fs_root:
         env[beam_test_fs.ROOT_VARIABLE] = str(fs_root)
     return env
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.fixture(scope="module")
@@ -91,18 +90,18 @@ def shard_of_each_frame(data_dir: Path) -> dict[tuple[str, int], str]:
     return where
 
 
-def test_beam_gives_the_local_engine_s_records_labels_splits_and_failures(local, beam):
-    out, result, home = beam
-    assert "9 clips used of 14 segments" in result.stdout
+def assert_same_outputs(local: Path, out: Path) -> dict:
+    """What the local engine wrote to ``local``, the Beam engine wrote to ``out``: records,
+    the split and shard of each frame, the CSV lists, dataset.json (but the per-cluster
+    details, which follow from the same labels) and clusters/. Returns dataset.json."""
     assert_same_records(local, out)
-    assert shard_of_each_frame(out) == shard_of_each_frame(
-        local
-    )  # the same split and shard file per frame
+    assert shard_of_each_frame(out) == shard_of_each_frame(local)
     for name in CSV_FILES:
         assert (out / name).read_text() == (local / name).read_text(), name
     want, got = (json.loads((d / "dataset.json").read_text()) for d in (local, out))
     for key in ("counts", "shards", "schema", "splits", "descriptors", "extraction"):
         assert got[key] == want[key], key
+    assert got["clusters"]["reduced_defaults"] == want["clusters"]["reduced_defaults"]
     assert got["clusters"]["fields"].keys() == want["clusters"]["fields"].keys()
     for field, entry in want["clusters"]["fields"].items():
         assert {k: v for k, v in got["clusters"]["fields"][field].items() if k != "clusters"} == {
@@ -111,10 +110,50 @@ def test_beam_gives_the_local_engine_s_records_labels_splits_and_failures(local,
     assert sorted(p.name for p in (out / "clusters").iterdir()) == sorted(
         p.name for p in (local / "clusters").iterdir()
     )
+    return got
+
+
+def test_beam_gives_the_local_engine_s_records_labels_splits_and_failures(local, beam):
+    out, result, home = beam
+    assert "9 clips used of 14 segments" in result.stdout
+    assert_same_outputs(local, out)
     # The Python DirectRunner, built explicitly: Beam's DirectRunner would have made
     # ~/.apache_beam/cache/prism/bin to download its Prism runner into.
     assert not (home / ".apache_beam").exists()
-    assert not list(out.rglob("*.partial")) and not list(out.glob("beam-work-*"))
+    assert not [p for p in out.rglob("*") if is_partial(p)] and not list(out.glob("beam-work-*"))
+
+
+def partial_args(corpus, output_dir, *extra):
+    """Five frames a clip (the sound of some stops before the last ones) and --num_bits
+    left at its default, more than the fit sample supports."""
+    return [
+        f"--audioset={corpus.csv}",
+        f"--media_dir={corpus.media_dir}",
+        f"--output_dir={output_dir}",
+        "--frames_per_clip=5",
+        "--image_size=32",
+        "--descriptors=mfcc_summary",
+        "--num_clusters=2",
+        "--val_fraction=0.5",  # three of the eight clips: 22 train frames, fewer than 30 bits
+        "--noprogress",
+        *extra,
+    ]
+
+
+def test_clips_used_in_part_and_reduced_defaults_are_the_local_engine_s(tmp_path):
+    """Cuts longer than their segments, frames dropped for their sound (dropped_frames.csv)
+    and defaults reduced to what the sample supports come out of Beam as out of the local
+    engine."""
+    corpus = write_partial_corpus(tmp_path / "corpus")
+    local, out = tmp_path / "local", tmp_path / "beam"
+    run("tfambient-prepare", *partial_args(corpus, local, "--num_workers=2"))
+    beam_args = ("--engine=beam", f"--beam_pipeline_options={TWO_WORKERS}")
+    run("tfambient-prepare", *partial_args(corpus, out, *beam_args), env=beam_env())
+    manifest = assert_same_outputs(local, out)
+    assert manifest["counts"]["frames_dropped"] == {"silent_audio": 2, "too_short": 1}
+    assert {r["flag"] for r in manifest["clusters"]["reduced_defaults"]} == {"--num_bits"}
+    frames = by_frame(read_dataset(out))
+    assert {i for c, i in frames if c == corpus.cuts[0]} == set(range(5))
 
 
 def test_a_rerun_changes_nothing_and_an_unfinished_run_s_files_are_dropped(beam, corpus):
@@ -140,6 +179,9 @@ def test_a_rerun_changes_nothing_and_an_unfinished_run_s_files_are_dropped(beam,
 def test_a_clip_that_kills_its_worker_process_is_listed_and_the_job_finishes(
     corpus, tmp_path, monkeypatch
 ):
+    """... and the other clip's records are what extraction gives here with the same
+    settings: --frame_at=keyframe reaches the workers (the clip's one keyframe is at 0 s,
+    its exact centre frame at 2.5 s)."""
     monkeypatch.setenv("PYTHONPATH", beam_env()["PYTHONPATH"])  # workers import crashing_work
     ytid = clips.corpus_ytid(7)  # a usable clip, at the top of the media dir
     clip = corpus.media_dir / f"{ytid}_30.000.mp4"
@@ -153,19 +195,50 @@ def test_a_clip_that_kills_its_worker_process_is_listed_and_the_job_finishes(
             ClipFile(crash, True, ""),
         ),
     ]
-    from tfambient import prepare
-    from tfambient.extract import ExtractSettings
+    import tensorflow as tf
 
+    from tfambient import extract, prepare
+
+    settings = extract.ExtractSettings(
+        image_size=32, descriptors=("mfcc_summary",), frame_at="keyframe"
+    )
     engine = beam_engine.BeamEngine(beam_engine.pipeline_options(TWO_WORKERS), work=extract_or_die)
     store = prepare.PartStore(tmp_path / "data" / "parts" / "task-00000-of-00001")
-    engine.extract(
-        jobs, store, ExtractSettings(image_size=32, descriptors=("mfcc_summary",)), False
-    )
+    engine.extract(jobs, store, settings, False)
     (sidecar,) = store.sidecars.values()
     assert sidecar["clips"] == {f"{ytid}_30.000": 1, "crashcrash1_30.000": 0}
     (failure,) = sidecar["failures"]
     assert failure["reason"] == "crashed" and str(crash) in failure["detail"]
     assert sidecar["records"] == 1 and len(sidecar["files"]) >= 1
+
+    files = [str(tmp_path / "data" / f) for f in sidecar["files"]]
+    written = [example_fields(r.numpy()) for r in tf.data.TFRecordDataset(files)]
+
+    def extracted_here(frame_at: str) -> list[dict]:
+        segment, clip_file = jobs[0]
+        result = extract.extract_clip(
+            segment, str(clip_file.path), replace(settings, frame_at=frame_at)
+        )
+        return [example_fields(prepare.frame_example(segment, f)) for f in result.frames]
+
+    here = extracted_here("keyframe")
+    assert [r["frame/time_s"] for r in written] == [r["frame/time_s"] for r in here] == [[0.0]]
+    assert [r["frame/time_s"] for r in extracted_here("exact")] == [[2.5]]
+    for got, want in zip(written, here, strict=True):
+        assert got.keys() == want.keys()
+        for key, value in want.items():  # descriptors equal to float32 rounding
+            if isinstance(value[0], float):
+                np.testing.assert_allclose(got[key], value, rtol=1e-5, err_msg=key)
+            else:
+                assert got[key] == value, key
+
+
+def example_fields(record: bytes) -> dict[str, list]:
+    """A serialized tf.train.Example's features as lists of values."""
+    import tensorflow as tf
+
+    features = tf.train.Example.FromString(record).features.feature
+    return {k: list(getattr(f, f.WhichOneof("kind")).value) for k, f in features.items()}
 
 
 def test_csv_media_and_output_on_another_filesystem(corpus, local, tmp_path):
