@@ -18,7 +18,15 @@ import pytest
 from tfambient.contracts import files, records
 from tfambient.contracts.manifest import Manifest, ManifestError, Shard
 from tfambient.contracts.records import LabelName
-from tfambient.contracts.workdirs import DataDir, TrainWorkdir, VocWorkdir, open_run
+from tfambient.contracts.workdirs import (
+    DataDir,
+    FeatureDir,
+    ProbeWorkdir,
+    TrainWorkdir,
+    VocWorkdir,
+    WorkdirError,
+    open_run,
+)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tfambient"
 KEYS = [value for name, value in vars(records).items() if name.isupper() and isinstance(value, str)]
@@ -35,6 +43,12 @@ FILE_NAMES = [
     "problems.csv",
     "backbone.keras",
     "model.keras",
+    "probe.json",
+    "accuracy.csv",
+    "accuracy.md",
+    "per_class.csv",
+    "index.csv",
+    "features.json",
 ]
 
 
@@ -174,6 +188,25 @@ def test_runs_are_told_apart_by_the_workdir_readers(tmp_path):
     assert isinstance(open_run(voc.root), VocWorkdir)
     assert TrainWorkdir.of_backbone(train.backbone) == train
     assert TrainWorkdir.of_backbone(tmp_path / "elsewhere.keras") is None
+
+
+def test_a_probe_workdir_is_opened_once_finished(tmp_path):
+    probe = ProbeWorkdir(tmp_path / "p")
+    probe.features("train").root.mkdir(parents=True)
+    probe.write_config({"backbone": "random"})  # config.json alone is no training run here
+    with pytest.raises(WorkdirError, match="an unfinished tfambient-probe workdir"):
+        open_run(probe.root)
+    files.write_json(probe.results, {"layers": {}})
+    assert isinstance(open_run(probe.root), ProbeWorkdir)
+
+
+def test_feature_layers_count_as_written_when_every_shard_is(tmp_path):
+    layout = FeatureDir(tmp_path)
+    for layer, shards in (("fc7", (0, 1)), ("conv5", (1,))):
+        for k in shards:
+            layout.shard(layer, k, 2).write_bytes(b"")
+    assert layout.layers_written(2) == ["fc7"]
+    assert layout.shard("fc7", 1, 2).name == "fc7-00001-of-00002.npy"
 
 
 def test_montages_are_the_ones_clusters_json_lists(tmp_path):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import random
 import re
 import socket
 import subprocess
@@ -23,74 +21,11 @@ import pytest
 from tiny import FC_UNITS as FC
 from tiny import IMAGE_SIZE as SIZE
 from voc_tree import write_tree
+from workers import BIN, command_env, free_ports, run_command, run_workers, tf_config
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
-WORKER_TIMEOUT_S = 600
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` different ports that are free now, below the kernel's ephemeral range: a
-    port the kernel handed out for a moment could be given to an outgoing connection (of
-    any process) before the worker binds it."""
-    lowest_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports: list[int] = []
-    # Unseeded: test runs side by side on one machine must not pick the same ports.
-    for port in random.Random().sample(range(10_000, lowest_ephemeral), 200):
-        with socket.socket() as s, contextlib.suppress(OSError):
-            s.bind(("", port))
-            ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise AssertionError(f"no {count} free ports below {lowest_ephemeral}")
-
-
-def tf_config(ports: list[int], index: int) -> str:
-    workers = [f"127.0.0.1:{port}" for port in ports]
-    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-
-
-def command_env(tf_config_text: str) -> dict[str, str]:
-    # Both workers share this host: no GPU (TensorFlow would give the first all its memory).
-    return os.environ | {"TF_CONFIG": tf_config_text, "CUDA_VISIBLE_DEVICES": ""}
-
-
-def run_command(name: str, *args: str, tf_config_text: str, timeout: float = 300):
-    return subprocess.run(
-        [str(BIN / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=command_env(tf_config_text),
-    )
-
-
-def run_workers(name: str, args_of_worker) -> list[subprocess.CompletedProcess]:
-    """The command ``name`` as workers 0 and 1 of one cluster, at once; ``args_of_worker(i)``
-    gives worker i's flags."""
-    ports = free_ports(2)
-    commands = [[str(BIN / name), *args_of_worker(i)] for i in range(2)]
-    workers = [
-        subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=command_env(tf_config(ports, i)),
-        )
-        for i, command in enumerate(commands)
-    ]
-    try:
-        outputs = [worker.communicate(timeout=WORKER_TIMEOUT_S) for worker in workers]
-    finally:
-        for worker in workers:
-            worker.kill()
-    return [
-        subprocess.CompletedProcess(command, worker.returncode, out, err)
-        for command, worker, (out, err) in zip(commands, workers, outputs, strict=True)
-    ]
 
 
 def logged_losses(stderr: str) -> list[tuple[int, str]]:
@@ -259,6 +194,24 @@ def test_tfambient_voc_checks_tf_config_too(tmp_path):
     assert_one_line(out, 'TF_CONFIG has no "task"')
 
 
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        ("tfambient-probe", ["--train_dir=t", "--val_dir=v"]),
+        ("tfambient-features", ["--images=i", "--backbone=random"]),
+    ],
+)
+def test_tfambient_probe_and_features_check_tf_config_too(tmp_path, command, args):
+    out = run_command(
+        command,
+        *args,
+        f"--workdir={tmp_path}/w" if command == "tfambient-probe" else f"--output={tmp_path}/w",
+        tf_config_text='{"cluster": {"worker": ["127.0.0.1:23456"]}}',
+    )
+    assert_one_line(out, 'TF_CONFIG has no "task"')
+    assert not (tmp_path / "w").exists()
+
+
 def test_a_port_in_use_on_this_host_is_one_line_and_status_2(tmp_path):
     (tmp_path / "dataset.json").write_text("{}")
     with socket.create_server(("127.0.0.1", 0)) as taken:
@@ -387,7 +340,7 @@ def test_a_worker_started_with_the_wrong_index_is_named(tmp_path):
     )
 
 
-@pytest.mark.parametrize("command", ["train", "voc"])
+@pytest.mark.parametrize("command", ["train", "voc", "probe", "features"])
 def test_defining_the_flags_imports_no_tensorflow(command):
     """--help and flag mistakes start nothing; a multi-worker strategy starts TensorFlow."""
     script = (

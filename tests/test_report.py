@@ -21,7 +21,7 @@ from tiny import train_config
 from tfambient import cluster, data, models, report, visualize
 from tfambient.contracts.files import write_json
 from tfambient.contracts.records import LabelName
-from tfambient.contracts.workdirs import DataDir
+from tfambient.contracts.workdirs import DataDir, ProbeWorkdir
 from tfambient.tasks import pretext as train
 from tfambient.voc import CLASSES
 
@@ -37,6 +37,12 @@ SECTIONS = (
     "5. Per-class AP",
     "6. Training curves",
     "7. Activation maximization",
+    "8. Linear probes per layer",
+)
+# (directory, pretext label, top-1 of conv1, conv5, fc7): the classic figure in miniature.
+PROBE_RUNS = (
+    ("probe_random", "random", (0.50, 0.30, 0.20)),
+    ("probe_texture_k5", "texture_k5", (0.50, 0.70, 0.60)),
 )
 # (directory, pretext label, mode, mAP): the K sweep of the paper in miniature.
 VOC_RUNS = (
@@ -98,6 +104,33 @@ def write_voc_run(directory: Path, label: str, mode: str, map_voc07: float, pret
     return directory
 
 
+def write_probe_run(directory: Path, label: str, top1: tuple[float, ...], pretext: dict):
+    """A tfambient-probe workdir's probe.json: three layers, six classes."""
+    layers = {
+        layer: {"top1": value, "top5": 0.95, "mean_per_class": value - 0.01, "dims": 9216}
+        for layer, value in zip(("conv1", "conv5", "fc7"), top1, strict=True)
+    }
+    results = {
+        "backbone": "random" if label == "random" else "runs/x",
+        "arch": "alexnet",
+        "pretext": None if label == "random" else pretext | {"label": label},
+        "classes": [f"scene{i}" for i in range(6)],
+        "chance_top1": 1 / 6,
+        "images": {"train": 360, "val": 180},
+        "layers": layers,
+    }
+    directory.mkdir(parents=True)
+    write_json(ProbeWorkdir(directory).results, results)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def probe_dirs(pretext_run) -> list[Path]:
+    pretext = json.loads((pretext_run / "config.json").read_text())
+    root = pretext_run.parent
+    return [write_probe_run(root / d, label, top1, pretext) for d, label, top1 in PROBE_RUNS]
+
+
 @pytest.fixture(scope="module")
 def voc_dirs(pretext_run) -> list[Path]:
     pretext = json.loads((pretext_run / "config.json").read_text())
@@ -112,13 +145,14 @@ def run_report(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def report_dir(pretext_run, voc_dirs, tmp_path_factory) -> Path:
+def report_dir(pretext_run, voc_dirs, probe_dirs, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("report")
     (output / "figures").mkdir()
     (output / "figures" / "stale.png").write_bytes(b"from an earlier report")
     result = run_report(
         str(pretext_run),
         *map(str, voc_dirs),
+        *map(str, probe_dirs),
         f"--output={output}",
         "--units=2",
         "--top_k=3",
@@ -150,6 +184,7 @@ def test_the_page_has_every_section_and_its_figures_decode(report_dir):
         "map_vs_k.png",
         "maximize_00.png",
         "pretext_curves.png",
+        "probe_layers.png",
         "texture_vs_mfcc_00.png",
         "units_00_conv5.png",
         "units_00_fc7.png",
@@ -171,6 +206,16 @@ def test_table_2_lists_every_voc_run_by_both_ap_definitions(report_dir):
     assert len(voc07) == 1 + len(CLASSES) + 1
     assert voc07[1] == "40.0" and voc07[1 + CLASSES.index("cow")] == "–" and voc07[-1] == "40.0"
     assert rows[1].strip("| ").split(" | ")[-1] == "41.0"
+
+
+def test_the_probe_tables_give_each_backbone_a_row_and_each_layer_a_column(report_dir):
+    markdown = (report_dir / "report.md").read_text()
+    top1 = markdown.split("**Top-1 accuracy (%) on val**")[1]
+    rows = [line for line in top1.splitlines() if line.startswith("| ")][:4]
+    assert rows[0] == "| backbone | conv1 | conv5 | fc7 |"
+    assert rows[2:] == ["| texture_k5 | 50.0 | 70.0 | 60.0 |", "| random | 50.0 | 30.0 | 20.0 |"]
+    assert "| texture_k5 | 6 | 360 | 180 |" in markdown
+    assert "probe | alexnet, texture_k5 | – | top-1 70.0 % (conv5) |" in markdown
 
 
 def voc_runs(voc_dirs) -> list[report.VocRun]:
@@ -271,7 +316,7 @@ def test_sections_without_their_inputs_say_what_they_need(tmp_path, voc_dirs):
     random_only = [report.load_run(voc_dirs[-1])]
     sections = report.build_sections(random_only, report.Options())
     omitted = {s.title.split(" (")[0] for s in sections if not (s.pictures or s.tables)}
-    assert omitted == set(SECTIONS[1:5]) | {SECTIONS[7]}
+    assert omitted == set(SECTIONS[1:5]) | {SECTIONS[7], SECTIONS[8]}
     assert all(s.notes for s in sections if s.title.split(" (")[0] in omitted)
     page = report.write_report(sections, tmp_path).read_text()
     assert page.count("Omitted.") == len(omitted)

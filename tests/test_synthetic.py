@@ -16,13 +16,13 @@ from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tfambient import audioset, media, sound, world
+from tfambient import audioset, images, media, sound, world
 from tfambient.voc import CLASSES
 from tfambient.voc.dataset import read_annotation, read_split
-from tfambient.world import writer
+from tfambient.world import scene_tree, writer
 
 CLIPS_PER_SCENE = 6
-SMALL = {"clips": 6, "voc_images": world.MIN_VOC_IMAGES}
+SMALL = {"clips": 6, "voc_images": world.MIN_VOC_IMAGES, "scene_images": world.MIN_SCENE_IMAGES}
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +176,32 @@ def test_every_class_belongs_to_one_scene_and_has_a_shape():
     assert sum(len(scene.classes) for scene in world.SCENES) == len(CLASSES)
 
 
+def test_the_scene_tree_holds_train_and_val_pictures_of_every_scene_apart_from_the_clips(
+    tmp_path,
+):
+    made = world.write_world(tmp_path, clips=6, voc_images=80, scene_images=6, progress=False)
+    assert made.manifest["scene_tree"] == {"train": 4, "val": 2}
+    train = images.read_labelled(tmp_path / world.SCENE_TREE / "train")
+    val = images.read_labelled(tmp_path / world.SCENE_TREE / "val", train.classes)
+    assert train.classes == tuple(sorted(world.SCENE_NAMES)) and not train.problems
+    assert list(train.counts()) == [4] * 6 and list(val.counts()) == [2] * 6
+    pictures = [np.asarray(Image.open(path)) for path in train.paths + val.paths]
+    assert {picture.shape for picture in pictures} == {(*world.CLIP_SIZE, 3)}
+    clip_jobs, _ = writer._plan_corpus(tmp_path, 6, world.CLIP_DURATION_S, 0)
+    first_frames = [  # drawn as _write_clip draws them, before encoding
+        world.scene_frames(
+            world.SCENE_BY_NAME[job.scene],
+            1 / world.FPS,
+            np.random.default_rng(job.seed).spawn(2)[0],
+        )[0]
+        for job in clip_jobs
+    ]
+    jobs = scene_tree.plan_scene_tree(tmp_path, 6, 0, writer._SCENE_STREAM)
+    drawn = [scene_tree.scene_picture(job) for job in jobs]
+    assert not any(np.array_equal(a, b) for a in drawn for b in first_frames)
+    assert len({picture.tobytes() for picture in drawn}) == len(drawn)
+
+
 def test_rerunning_with_the_same_settings_writes_nothing(built):
     manifest = built / world.MANIFEST
     before = manifest.stat().st_mtime_ns
@@ -222,6 +248,7 @@ def test_a_tree_without_its_manifest_is_replaced_only_when_asked(tmp_path):
         ({"voc_images": 79}, "voc_images must be at least 80"),
         ({"duration_s": 2.0}, "duration_s must be at least 3.75"),
         ({"num_workers": -1}, "num_workers"),
+        ({"scene_images": 2}, "scene_images must be 0 .* or at least 3"),
     ],
 )
 def test_bad_sizes_are_refused_before_anything_is_written(tmp_path, kwargs, message):
@@ -242,8 +269,10 @@ def synth(*args, check_rc=0):
 @pytest.mark.slow
 def test_the_command_writes_the_world_and_reruns_as_a_no_op(tmp_path):
     args = ("--output_dir", str(tmp_path), "--clips=6", "--voc_images=80", "--num_workers=0")
+    args += ("--scene_images=3",)
     out = synth(*args, "--noprogress").stdout
     assert "wrote" in out and "6 clips" in out and "train 20, val 20, test 40" in out
+    assert "scenes/ with 2 train and 1 val pictures per scene" in out
     assert world.read_manifest(tmp_path)["settings"]["clips"] == 6
     assert "already holds this world" in synth(*args, "--noprogress").stdout
 
@@ -251,7 +280,8 @@ def test_the_command_writes_the_world_and_reruns_as_a_no_op(tmp_path):
 @pytest.mark.slow
 def test_the_command_help_explains_every_flag():
     out = synth("--help").stdout
-    for flag in ("output_dir", "clips", "voc_images", "seed", "duration_s", "num_workers"):
+    flags = ("output_dir", "clips", "voc_images", "scene_images", "seed", "duration_s")
+    for flag in (*flags, "num_workers"):
         assert f"--{flag}:" in out
     assert "--[no]overwrite:" in out and "--[no]progress:" in out
 

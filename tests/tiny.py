@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfambient.tasks import pretext as train
+from tfambient.tasks import probe
 from tfambient.tasks import voc as finetune
 
 IMAGE_SIZE = 64
@@ -49,3 +50,22 @@ def voc_config(voc_dir: Path | str, workdir: Path | str, **overrides) -> finetun
         test_crops=2,
     )
     return finetune.VocConfig(**(settings | overrides))
+
+
+def probe_config(tree: Path | str, workdir: Path | str, **overrides) -> probe.ProbeConfig:
+    """A linear probe of a random AlexNet on conv5 and fc7 of an image_tree.py folder tree,
+    choosing between two learning rates on a fifth of train."""
+    settings = dict(
+        workdir=str(workdir),
+        train_dir=f"{tree}/train",
+        val_dir=f"{tree}/val",
+        fc_units=FC_UNITS,
+        layers="conv5,fc7",
+        image_size=IMAGE_SIZE,
+        batch_size=8,
+        epochs=4,
+        learning_rates="0.01,0.1",
+        weight_decays="1e-4",
+        holdout_fraction=0.2,
+    )
+    return probe.ProbeConfig(**(settings | overrides))

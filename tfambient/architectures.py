@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+PROBE_DIMS = 9000  # a probed conv map is pooled to about this many numbers
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -24,6 +26,10 @@ class Architecture:
     head_layers: tuple[str, ...]  # backbone layers that head-mode fine-tuning trains
     options: tuple[str, ...] = ()  # config fields the builder takes (dropout, fc_units)
     fixed: Mapping[str, Any] = field(default_factory=dict)  # builder arguments of this entry
+    # The linear probe's layers, in order, and the grid each is average-pooled to: a conv map
+    # of C channels to g x g cells, g chosen so that C * g * g is about PROBE_DIMS (Zhang et
+    # al.'s protocol); 0 for a vector, taken as it is.
+    probe_grids: Mapping[str, int] = field(default_factory=dict)
 
     def build(self, **kwargs: Any):
         """The backbone, built with this entry's fixed arguments and ``kwargs``."""
@@ -41,6 +47,16 @@ _ALEXNET = {
     "report_layers": ("conv5", "fc7"),
     "head_layers": ("fc6", "fc7"),
     "options": ("dropout", "fc_units"),
+    # 64, 192, 384, 256, 256 channels: 9216, 9408, 9600, 9216, 9216 dimensions at 224 px.
+    "probe_grids": {
+        "conv1": 12,
+        "conv2": 7,
+        "conv3": 5,
+        "conv4": 6,
+        "conv5": 6,
+        "fc6": 0,
+        "fc7": 0,
+    },
 }
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
@@ -53,6 +69,8 @@ ARCHITECTURES: dict[str, Architecture] = {
             default_feature="pool",
             report_layers=("stage4", "pool"),
             head_layers=(),
+            # 64, 128, 256, 512 channels: 9216, 8192, 9216, 8192 dimensions at 224 px.
+            probe_grids={"stage1": 12, "stage2": 8, "stage3": 6, "stage4": 4, "pool": 0},
         ),
     )
 }

@@ -35,6 +35,7 @@ from PIL import Image, ImageOps
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
+from tfambient.configs import option
 from tfambient.contracts.files import write_atomically
 
 PathLike = str | os.PathLike[str]
@@ -668,12 +669,39 @@ class LabelSettings:
     that the sample cannot support is an error.
     """
 
-    num_clusters: tuple[int, ...] = (30,)
-    num_bits: int = 30
-    max_samples: int = 500_000
-    n_init: int = DEFAULT_N_INIT
-    seed: int = 0
-    montage_per_cluster: int = 8
+    num_clusters: tuple[int, ...] = option(
+        (30,),
+        "K of k-means, one label field label/<descriptor>_k<K> per descriptor and K "
+        "(e.g. 2,5,10,30,60 for the cluster-count sweep). Left at the default, K is lowered to "
+        "the distinct descriptors of a smaller sample, with a warning; a K given that the "
+        "sample cannot support is an error.",
+    )
+    num_bits: int = option(
+        30,
+        "Bits of Owens' binary codes (PCA to this many dimensions, sign of each): the field "
+        "label/<descriptor>_bits<B>. 0 turns them off. Left at the default, B is lowered to "
+        "what a smaller sample allows (its size or varying dims), with a warning; a B given "
+        "that the sample cannot support is an error.",
+        lower=0,
+    )
+    max_samples: int = option(
+        500_000,
+        "Fit the scaler, k-means and PCA on at most this many train frames, chosen by a hash "
+        "of their id (memory: this many x the descriptor's size x 4 bytes); every frame is "
+        "then labelled in a streaming pass.",
+        lower=1,
+        flag="kmeans_max_samples",
+    )
+    n_init: int = option(
+        DEFAULT_N_INIT, "k-means restarts; the best is kept.", lower=1, flag="kmeans_n_init"
+    )
+    seed: int = option(0, "Random seed of k-means and PCA.")
+    montage_per_cluster: int = option(
+        8,
+        "Frames shown per cluster in clusters/<descriptor>_k<K>.png (the frames nearest the "
+        "centroid).",
+        lower=1,
+    )
     reducible: frozenset[str] = frozenset()
 
     def __post_init__(self):

@@ -1,23 +1,28 @@
-"""The settings of tfambient-train and tfambient-voc (one frozen dataclass per command), and
-of the engine that does tfambient-prepare's and tfambient-cluster's work.
+"""The settings of the commands: one frozen dataclass per command (and per concern they
+share: extract.ExtractSettings, cluster.LabelSettings use :func:`option` too).
 
-Every field is a flag of the same name (tfambient/cli/common.py: define_dataclass_flags), and
-this module imports no TensorFlow, so that defining the flags, --help and checking the values
-start nothing: a multi-worker strategy must be created before TensorFlow starts its context.
+Every described field is a flag of the same name (tfambient/cli/common.py:
+define_dataclass_flags), and this module imports no TensorFlow, so that defining the flags,
+--help and checking the values start nothing: a multi-worker strategy must be created before
+TensorFlow starts its context. A command whose settings only its own module reads (describe,
+export, inspect) keeps its small dataclass there.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tfambient import architectures
 from tfambient.architectures import ARCHITECTURES
 
 
 def option(default: Any, help: str, **limits: Any) -> Any:
     """A field with a default and the help its flag shows (and ``choices``, ``lower`` or
-    ``upper`` for the flag to enforce): the one place a setting is described."""
+    ``upper`` for the flag to enforce, ``flag`` where the flag's name is not the field's):
+    the one place a setting is described."""
     return field(default=default, metadata={"help": help, **limits})
 
 
@@ -27,6 +32,10 @@ def required(help: str) -> Any:
 
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+# What the commands that measure a backbone (voc, probe, features) say of the one they load.
+BACKBONE_HELP = "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file."
+ARCH_HELP = "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random)."
+FC_UNITS_HELP = "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs')."
 
 
 def _check_arch(arch: str) -> None:
@@ -122,15 +131,9 @@ class VocConfig:
     tfds_dir: str = option(
         "", "Read TFDS voc/2007 from this data dir instead (needs tensorflow-datasets)."
     )
-    backbone: str = option(
-        "random", "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file."
-    )
-    arch: str = option(
-        "", "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random)."
-    )
-    fc_units: int = option(
-        4096, "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs')."
-    )
+    backbone: str = option("random", BACKBONE_HELP)
+    arch: str = option("", ARCH_HELP)
+    fc_units: int = option(4096, FC_UNITS_HELP)
     mode: str = option(
         "head",
         "head (fc6-fc8 on frozen convs), all (every layer) or svm (linear probe of --layer).",
@@ -212,6 +215,233 @@ class VocConfig:
         if not costs or min(costs) <= 0:
             raise ValueError(f"--svm_costs must be positive, got {self.svm_costs!r}")
         return costs
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """tfambient-prepare's inputs, outputs and work; what is taken from each clip is
+    extract.ExtractSettings and how sounds become labels cluster.LabelSettings."""
+
+    audioset: tuple[str, ...] | None = option(
+        None, "AudioSet segment CSVs (comma-separated), in the official layout or a re-saved one."
+    )
+    media_dir: str | None = option(None, "Directory searched recursively for the clips.")
+    output_dir: str | None = option(None, "Where the shards, dataset.json and clusters/ go.")
+    ontology: str | None = option(
+        None,
+        "class_labels_indices.csv, for display names in reports. Default: the file of that name "
+        "beside the first CSV, if there is one, else AudioSet's class list shipped with tfambient.",
+    )
+    num_workers: int = option(
+        -1,
+        "Worker processes; -1: one per CPU core; 0: no subprocesses. With --engine=beam and "
+        "the DirectRunner: its worker processes, unless --beam_pipeline_options names them.",
+        lower=-1,
+    )
+    clips_per_part: int = option(
+        256,
+        "Clips committed together; a kill loses at most the clips in flight, and a part is "
+        "committed at least once a minute.",
+        lower=1,
+    )
+    num_shards: int = option(
+        0,
+        "Train shards; 0: about 128 MiB each, at least 8. Validation gets "
+        "ceil(num_shards * val_fraction), at least 1.",
+        lower=0,
+    )
+    val_fraction: float = option(
+        0.05,
+        "Fraction of clips held out for validation, chosen by a hash of the "
+        "clip id (all frames of a clip go the same way).",
+        lower=0.0,
+        upper=0.5,
+    )
+    task_index: int = option(0, "This machine's part of the CSV, in [0, num_tasks).")
+    num_tasks: int = option(1, "Machines sharing the CSV; each writes its own parts.", lower=1)
+    merge: bool = option(
+        False,
+        "Only cluster and shard what every task has extracted (the final step of a "
+        "multi-machine run); needs just --output_dir.",
+    )
+    max_clips: int = option(
+        0, "Use only the first N segments of the CSV (a quick trial); 0: all.", lower=0
+    )
+    retry_failed: bool = option(
+        False,
+        "Try again the clips earlier runs could not use (decode errors, crashes, failed "
+        "downloads); by default a rerun skips them.",
+    )
+    download: bool = option(False, "Fetch missing clips with yt-dlp into --media_dir first.")
+    url_template: str = option(
+        "https://www.youtube.com/watch?v={ytid}",
+        "Where --download fetches a clip from; {ytid}, {start} and {end} are filled in.",
+    )
+    download_mode: str = option(
+        "sections",
+        "What --download fetches of each video: 'sections' only the CSV's [start, end], cut by "
+        "ffmpeg; 'whole' the whole video, from which the segment is then read.",
+        choices=("sections", "whole"),
+    )
+    ffmpeg: str | None = option(
+        None,
+        "The ffmpeg --download uses (a path, or a command on PATH); by default the one the "
+        "imageio-ffmpeg wheel ships, never whichever ffmpeg the PATH happens to hold.",
+    )
+    download_workers: int = option(4, "Concurrent downloads.", lower=1)
+    download_retries: int = option(3, "Attempts per clip.", lower=1)
+    progress: bool = option(True, "Show progress bars.")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """tfambient-cluster's inputs; how sounds become labels is cluster.LabelSettings."""
+
+    data_dir: str | None = option(None, "A directory written by tfambient-prepare.")
+    descriptors: tuple[str, ...] | None = option(
+        None, "Descriptors to cluster. Default: every one the dataset stores."
+    )
+    ontology: str | None = option(
+        None,
+        "class_labels_indices.csv, for AudioSet class names in the montages. Default: "
+        "AudioSet's class list shipped with tfambient.",
+    )
+    progress: bool = option(True, "Show progress bars.")
+
+
+def _numbers(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--{flag} must be comma-separated numbers, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise ValueError(f"--{flag} must be numbers >= 0, got {text!r}")
+    return values
+
+
+def _check_positive(config: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ValueError(f"--{name} must be >= 1")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Everything that decides a probe; recorded in WORKDIR/config.json."""
+
+    workdir: str = required("Cached features, classifier checkpoints and the results go here.")
+    train_dir: str = required(
+        "Training images: a folder of class subfolders, or a CSV of path,label."
+    )
+    val_dir: str = required(
+        "Validation images, the same way; classes the training images lack are skipped."
+    )
+    backbone: str = option("random", BACKBONE_HELP)
+    arch: str = option("", ARCH_HELP)
+    fc_units: int = option(4096, FC_UNITS_HELP)
+    layers: str = option(
+        "",
+        "Comma-separated layers to probe; default: conv1-conv5, fc6, fc7 (ResNet-18: "
+        "stage1-stage4, pool).",
+    )
+    image_size: int = option(224, "Side of the central crop fed to the backbone.")
+    train_per_class: int = option(
+        0, "Use at most this many training images per class (seeded); 0: all."
+    )
+    batch_size: int = option(256, "Global batch size of the classifier's SGD, over all replicas.")
+    epochs: int = option(30, "Passes of the classifier over the training features.")
+    learning_rates: str = option(
+        "0.001,0.01,0.1", "Comma-separated learning rates tried (each a cosine decay to 0)."
+    )
+    weight_decays: str = option(
+        "1e-5,1e-4,1e-3", "Comma-separated L2 weight decays tried, each with every learning rate."
+    )
+    momentum: float = option(0.9, "SGD momentum.")
+    holdout_fraction: float = option(
+        0.1, "Part of each class's training images held out to choose the setting."
+    )
+    feature_batch_size: int = option(64, "Images per batch when computing features.")
+    shard_size: int = option(
+        2048, "Images per cached feature shard (a resumed run redoes at most one)."
+    )
+    strategy: str = option(
+        "auto",
+        "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG; the "
+        "workers share WORKDIR).",
+    )
+    steps_per_loop: int = option(100, "Classifier steps run inside one compiled loop between logs.")
+    checkpoint_every: int = option(1000, "Save a classifier checkpoint every this many steps.")
+    seed: int = option(0, "Random seed: held-out part, shuffling, subsampling, a random backbone.")
+
+    def __post_init__(self):
+        if not (self.train_dir and self.val_dir):
+            raise ValueError("give --train_dir and --val_dir")
+        if self.arch:
+            _check_arch(self.arch)
+        _check_strategy(self.strategy)
+        _check_positive(
+            self,
+            ("image_size", "batch_size", "epochs", "feature_batch_size", "shard_size"),
+        )
+        _check_positive(self, ("steps_per_loop", "checkpoint_every"))
+        if not 0 <= self.holdout_fraction < 1:
+            raise ValueError("--holdout_fraction must be in [0, 1)")
+        if len(self.grid()) > 1 and self.holdout_fraction == 0:
+            raise ValueError("choosing among several settings needs --holdout_fraction > 0")
+
+    def grid(self) -> list[tuple[float, float]]:
+        """Every (learning rate, weight decay) pair tried, in order."""
+        rates = _numbers(self.learning_rates, "learning_rates")
+        if min(rates) <= 0:
+            raise ValueError(f"--learning_rates must be positive, got {self.learning_rates!r}")
+        return list(itertools.product(rates, _numbers(self.weight_decays, "weight_decays")))
+
+    def layer_names(self, arch: str) -> list[str]:
+        """The layers asked for, or the architecture's probe layers."""
+        if self.layers:
+            return [name.strip() for name in self.layers.split(",") if name.strip()]
+        return list(architectures.get(arch).probe_grids)
+
+
+POOLING = ("none", "probe")
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """What tfambient-features computes, on what, and where it writes it."""
+
+    images: str = required(
+        "A folder of images (searched recursively) or a CSV whose first column is a path."
+    )
+    output: str = required("Where the .npy shards, index.csv, features.json and problems.csv go.")
+    backbone: str = required(BACKBONE_HELP)
+    arch: str = option("", ARCH_HELP)
+    fc_units: int = option(4096, FC_UNITS_HELP)
+    layer: str = option("", "Comma-separated layers; default: fc7 (AlexNet) or pool (ResNet-18).")
+    image_size: int = option(224, "Side of the central crop fed to the backbone.")
+    pool: str = option(
+        "none",
+        "none: each layer as the backbone gives it, flattened; probe: conv maps average-pooled "
+        "to about 9,000 numbers as tfambient-probe does.",
+    )
+    batch_size: int = option(64, "Images per batch.")
+    shard_size: int = option(2048, "Images per .npy shard.")
+    strategy: str = option(
+        "auto",
+        "auto, default (one device), mirrored (local GPUs) or multiworker (TF_CONFIG: the "
+        "workers share the shards of one OUTPUT).",
+    )
+    seed: int = option(0, "Random seed of a random backbone.")
+
+    def __post_init__(self):
+        if not self.backbone:
+            raise ValueError("--backbone is required ('random' for a random initialisation)")
+        if self.arch:
+            _check_arch(self.arch)
+        _check_strategy(self.strategy)
+        if self.pool not in POOLING:
+            raise ValueError(f"--pool must be none or probe, got {self.pool!r}")
+        _check_positive(self, ("image_size", "batch_size", "shard_size"))
 
 
 ENGINES = ("local", "beam")

@@ -7,15 +7,18 @@ function, :func:`batches`, that every task's input goes through:
   :class:`ShardDecoder` the prepared shard files of a split (parsed in batches with
   tf.io.parse_example and checked against the record counts of dataset.json, so that a damaged
   shard is named rather than reported as "corrupted record at 82989"); :class:`PairDecoder`
-  a dataset of (JPEG, targets) pairs (the VOC images);
+  a dataset of (JPEG, targets) pairs (the VOC images; image files, :func:`image_files`);
+  :class:`ArrayDecoder` the rows of float16 .npy shards (a probe's cached features, the
+  "image" of its records);
 * a parser turns a record's JPEG and a seed into the model's input, a standardized float32
   image: :func:`train_crop` (a random crop, decoding only the crop, flip and colour jitter),
   :func:`eval_crop` (the central 87.5 %: at the stored short side of 256 that is ResNet's
-  "resize to 256, centre-crop 224", with no resampling at image_size 224) and
-  :func:`test_crops` (VOC's several random crops per test image).
+  "resize to 256, centre-crop 224", with no resampling at image_size 224),
+  :func:`any_eval_crop` (the same of an image file of any format), :func:`test_crops` (VOC's
+  several random crops per test image) and :func:`feature_rows` (a cached row, as float32).
 
-:func:`pretext_dataset` is the pretext task's input; tfambient.tasks.voc builds VOC's from
-the same pieces.
+:func:`pretext_dataset` is the pretext task's input; tfambient.tasks.voc builds VOC's, and
+tfambient.features and tfambient.tasks.probe the probe's, from the same pieces.
 
 Distribution: under `distribute_datasets_from_function` each input pipeline reads a disjoint
 part of the source: whole files when there are at least as many files as pipelines, else
@@ -47,7 +50,7 @@ FileNotFoundError as soon as the dataset is built, whatever skip_corrupt says.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -319,6 +322,19 @@ def _file_records(
     return batches.concatenate(end).scan((zero, zero), step).unbatch()
 
 
+def _pipeline_files(files: tf.data.Dataset, count: int, reading: _Reading) -> tf.data.Dataset:
+    """The ``count`` files this pipeline reads: its share of them when pipelines take whole
+    files, in a shuffled order in training, repeated if asked."""
+    share = reading.share
+    if share.pipelines > 1 and not share.by_record:
+        files = files.shard(share.pipelines, share.index)
+    if reading.shuffle_files:
+        files = files.shuffle(count, seed=reading.seed, reshuffle_each_iteration=True)
+    if reading.repeat:
+        files = files.repeat()
+    return files
+
+
 class Decoder(Protocol):
     """Where records come from: ``files`` units that pipelines can be given whole, and
     ``records``, one pipeline's share of them as {"image": JPEG bytes, "label": targets}."""
@@ -346,12 +362,7 @@ class ShardDecoder:
         share = reading.share
         paths, counts = zip(*self.shards, strict=True)
         files = tf.data.Dataset.from_tensor_slices((list(paths), np.array(counts, np.int64)))
-        if share.pipelines > 1 and not share.by_record:
-            files = files.shard(share.pipelines, share.index)
-        if reading.shuffle_files:
-            files = files.shuffle(self.files, seed=reading.seed, reshuffle_each_iteration=True)
-        if reading.repeat:
-            files = files.repeat()
+        files = _pipeline_files(files, self.files, reading)
         read_file = functools.partial(
             _file_records, label=self.label, share=share, corrupt=self.corrupt
         )
@@ -379,6 +390,97 @@ class PairDecoder:
         if reading.repeat:
             pairs = pairs.repeat()
         return pairs.map(lambda image, label: {"image": image, "label": label})
+
+
+def image_files(paths: Sequence[str], labels: np.ndarray) -> Callable[[], tf.data.Dataset]:
+    """A PairDecoder's source of image files: (the file's bytes, its label) in list order."""
+
+    def pairs() -> tf.data.Dataset:
+        files = tf.data.Dataset.from_tensor_slices((list(paths), labels))
+        return files.map(
+            lambda path, label: (tf.io.read_file(path), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    return pairs
+
+
+@dataclass(frozen=True)
+class ArrayShard:
+    """A float16 (rows, dims) .npy file: where its values start, and how many rows it has."""
+
+    path: str
+    offset: int
+    rows: int
+    dims: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> ArrayShard:
+        """The shard at ``path``, its header read (ValueError if it is no C-order float16
+        matrix)."""
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if read_header is None:
+                raise ValueError(f"{path}: .npy version {version} is not read here")
+            shape, fortran, dtype = read_header(f)
+            offset = f.tell()
+        if dtype != np.float16 or fortran or len(shape) != 2:
+            raise ValueError(f"{path}: not a C-order float16 matrix ({dtype}, {shape})")
+        return cls(str(path), offset, int(shape[0]), int(shape[1]))
+
+
+@dataclass(frozen=True)
+class ArrayDecoder:
+    """Rows of float16 .npy shards (cached features), read in-graph: {"image": the row,
+    "label": its label}. ``labels`` (and ``keep``, which rows are read) go over the shards'
+    rows concatenated. Shards are files: pipelines take whole shards when there are enough."""
+
+    shards: tuple[ArrayShard, ...]
+    labels: np.ndarray
+    keep: np.ndarray
+
+    @property
+    def files(self) -> int:
+        return len(self.shards)
+
+    def records(self, reading: _Reading) -> tf.data.Dataset:
+        share = reading.share
+        dims = self.shards[0].dims
+        rows = np.array([shard.rows for shard in self.shards], np.int64)
+        files = tf.data.Dataset.from_tensor_slices(
+            (
+                [shard.path for shard in self.shards],
+                np.array([shard.offset for shard in self.shards], np.int64),
+                np.cumsum(rows) - rows,
+                rows,
+            )
+        )
+        files = _pipeline_files(files, self.files, reading)
+        labels, keep = tf.constant(self.labels), tf.constant(self.keep)
+
+        def read(path, offset, start, count):
+            raw = tf.strings.substr(tf.io.read_file(path), offset, count * dims * 2)
+            values = tf.reshape(tf.io.decode_raw(raw, tf.float16), [count, dims])
+            mine = share.mine(tf.range(count)) & keep[start : start + count]
+            return tf.data.Dataset.from_tensor_slices(
+                {
+                    "image": tf.boolean_mask(values, mine),
+                    "label": tf.boolean_mask(labels[start : start + count], mine),
+                }
+            )
+
+        return files.interleave(
+            read,
+            # Evaluation reads the shards one after another: rows in order.
+            cycle_length=min(self.files, _MAX_CYCLE) if reading.shuffle_files else 1,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=reading.deterministic,
+        )
 
 
 def _crop_and_decode(encoded: tf.Tensor, begin: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
@@ -419,13 +521,26 @@ def train_image(encoded: tf.Tensor, seed: tf.Tensor, augment: Augment) -> tf.Ten
     return standardize(image)
 
 
+def _central_square(shape: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(top-left corner, side) of the central CENTRE_CROP square of an image of ``shape``."""
+    short = tf.minimum(shape[0], shape[1])
+    side = tf.maximum(tf.cast(CENTRE_CROP * tf.cast(short, tf.float32), tf.int32), 1)
+    return tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2]), side
+
+
 def eval_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     """The central CENTRE_CROP square of the JPEG, resized and standardized."""
-    shape = tf.io.extract_jpeg_shape(encoded)
-    short = tf.minimum(shape[0], shape[1])
-    side = tf.cast(CENTRE_CROP * tf.cast(short, tf.float32), tf.int32)
-    begin = tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2])
+    begin, side = _central_square(tf.io.extract_jpeg_shape(encoded))
     image = _crop_and_decode(encoded, begin, tf.stack([side, side]))
+    return standardize(tf.image.resize(image, [image_size, image_size]))
+
+
+def any_eval_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """:func:`eval_image` of a file in any format TensorFlow decodes (JPEG, PNG, BMP, GIF's
+    first frame), decoded whole: a folder of images is not always JPEGs."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    begin, side = _central_square(tf.shape(image))
+    image = tf.image.crop_to_bounding_box(image, begin[0], begin[1], side, side)
     return standardize(tf.image.resize(image, [image_size, image_size]))
 
 
@@ -440,6 +555,16 @@ def train_crop(augment: Augment) -> Parser:
 def eval_crop(image_size: int) -> Parser:
     """Evaluation's input: the central crop (the seed is not used)."""
     return lambda encoded, seed: eval_image(encoded, image_size)
+
+
+def any_eval_crop(image_size: int) -> Parser:
+    """Evaluation's input from an image file of any format: the central crop."""
+    return lambda encoded, seed: any_eval_image(encoded, image_size)
+
+
+def feature_rows() -> Parser:
+    """A linear probe's input: a row of cached features, as float32 (the seed is not used)."""
+    return lambda row, seed: tf.cast(row, tf.float32)
 
 
 def test_crops(augment: Augment, crops: int) -> Parser:

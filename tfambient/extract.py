@@ -30,6 +30,7 @@ from PIL import Image
 
 from tfambient import media, sound
 from tfambient.audioset import Segment, names_segment_start, segment_span
+from tfambient.configs import option
 
 # Below this RMS (-80 dBFS) a window is digital silence: its descriptor says nothing
 # about the scene, and thousands of silent uploads would form a cluster of their own.
@@ -56,12 +57,31 @@ def init_worker() -> None:
 class ExtractSettings:
     """What is taken from each clip; recorded in the dataset so a rerun can check it."""
 
-    frames_per_clip: int = 1
-    audio_window_s: float = 3.75
-    image_size: int = 256
-    jpeg_quality: int = 90
-    descriptors: tuple[str, ...] = ("texture", "mfcc", "mfcc_summary")
-    frame_at: str = "exact"  # or "keyframe": the keyframe nearest each time, at its own time
+    frames_per_clip: int = option(
+        1, "Frames per clip: 1 takes the centre; n > 1 the centres of n equal windows.", lower=1
+    )
+    audio_window_s: float = option(
+        3.75,
+        "Seconds of audio around each frame that its descriptors summarise (Owens et al.: 3.75).",
+        lower=sound.audio.MIN_WINDOW_S,
+    )
+    image_size: int = option(
+        256,
+        "Frames are stored resized so their short side is this (training crops from them).",
+        lower=16,
+    )
+    jpeg_quality: int = option(90, "JPEG quality of the stored frames.", lower=1, upper=100)
+    descriptors: tuple[str, ...] = option(
+        ("texture", "mfcc", "mfcc_summary"),
+        f"Sound descriptors to compute and store ({', '.join(sound.DESCRIPTORS)}).",
+    )
+    frame_at: str = option(
+        "exact",
+        "exact: the frame shown at each frame time; keyframe: the keyframe nearest it (up to "
+        "half a GOP away; 3-10x faster to decode), recorded at its own time, its audio window "
+        "centred there.",
+        choices=media.FRAME_AT,
+    )
 
     def __post_init__(self):
         if self.frames_per_clip < 1:

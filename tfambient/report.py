@@ -1,11 +1,12 @@
 """The report: finished runs turned into the paper's figures and tables for the user's own data.
 
 ``build_sections`` reads pretext training workdirs (config.json, metrics.jsonl,
-export/backbone.keras), their prepared data directories (cluster montages, shards) and VOC
-transfer workdirs (metrics.json, metrics.jsonl), and makes one :class:`Section` per figure:
-sound clusters (Figure 1), what units respond to (Figure 2), mAP against cluster count
-(Figure 3), texture against MFCC per class (Figure 4), the per-class AP table (Table 2),
-training curves and activation maximization. A section whose inputs are absent keeps a note
+export/backbone.keras), their prepared data directories (cluster montages, shards), VOC
+transfer workdirs (metrics.json, metrics.jsonl) and linear-probe workdirs (probe.json), and
+makes one :class:`Section` per figure: sound clusters (Figure 1), what units respond to
+(Figure 2), mAP against cluster count (Figure 3), texture against MFCC per class (Figure 4),
+the per-class AP table (Table 2), training curves, activation maximization and the linear
+probes' accuracy layer by layer. A section whose inputs are absent keeps a note
 saying what it needs. ``write_report`` writes index.html (figures embedded, so the page
 travels alone), report.md and figures/*.png, each through a temporary file.
 
@@ -35,7 +36,13 @@ from tfambient import architectures
 from tfambient.contracts.files import write_bytes, write_text
 from tfambient.contracts.manifest import Manifest
 from tfambient.contracts.records import LabelName
-from tfambient.contracts.workdirs import DataDir, TrainWorkdir, VocWorkdir, open_run
+from tfambient.contracts.workdirs import (
+    DataDir,
+    ProbeWorkdir,
+    TrainWorkdir,
+    VocWorkdir,
+    open_run,
+)
 from tfambient.voc import CLASSES
 from tfambient.voc.metrics import SHORT_NAMES, APResult
 
@@ -83,20 +90,47 @@ class VocRun:
     @property
     def pretext_label(self) -> str:
         """The pretext label ("texture_k30"), "random" for a random init, else "unknown"."""
-        if self.metrics.get("backbone") == "random":
-            return "random"
-        return (self.metrics.get("pretext") or {}).get("label", "unknown")
+        return pretext_label(self.metrics)
 
     @property
     def ap(self) -> APResult:
         return APResult.from_dict(self.metrics)
 
 
-def load_run(path: str | Path) -> PretextRun | VocRun:
+@dataclass(frozen=True)
+class ProbeRun:
+    """A tfambient-probe workdir."""
+
+    path: Path
+    results: dict
+
+    @property
+    def pretext_label(self) -> str:
+        return pretext_label(self.results)
+
+    def top1(self) -> dict[str, float]:
+        """Val top-1 accuracy (a fraction) of each probed layer, in the probe's order."""
+        return {layer: result["top1"] for layer, result in self.results["layers"].items()}
+
+
+def pretext_label(metrics: dict) -> str:
+    """The pretext label of the backbone a VOC or probe run measured ("texture_k30"),
+    "random" for a random init, else "unknown"."""
+    if metrics.get("backbone") == "random":
+        return "random"
+    return (metrics.get("pretext") or {}).get("label", "unknown")
+
+
+Run = PretextRun | VocRun | ProbeRun
+
+
+def load_run(path: str | Path) -> Run:
     """The run in ``path``, of the kind its files say; ValueError (one line) otherwise."""
     run = open_run(path)
     if isinstance(run, VocWorkdir):
         return VocRun(run.root, run.read_metrics(), run.read_metrics_log())
+    if isinstance(run, ProbeWorkdir):
+        return ProbeRun(run.root, run.read_results())
     return PretextRun(run.root, run.read_config(), run.read_metrics_log())
 
 
@@ -115,7 +149,11 @@ def parse_units(spec: str) -> tuple[str, tuple[int, ...]]:
 
 def voc_names(runs: Sequence[VocRun]) -> list[str]:
     """ "texture_k30 · head" per run; the directory is added where two would read the same."""
-    names = [f"{run.pretext_label} · {run.mode}" for run in runs]
+    return _distinct([f"{run.pretext_label} · {run.mode}" for run in runs], runs)
+
+
+def _distinct(names: list[str], runs: Sequence[VocRun | ProbeRun]) -> list[str]:
+    """The names, each followed by its run's directory where two would read the same."""
     repeated = {name for name in names if names.count(name) > 1}
     return [
         f"{name} ({run.path.name})" if name in repeated else name
@@ -606,7 +644,104 @@ def curves_section(
     return section
 
 
-def runs_table(pretext: Sequence[PretextRun], voc: Sequence[VocRun], names) -> Table:
+def probe_names(runs: Sequence[ProbeRun]) -> list[str]:
+    """The pretext label of each probed backbone ("texture_k30", "random")."""
+    return _distinct([run.pretext_label for run in runs], runs)
+
+
+def probed_layers(runs: Sequence[ProbeRun]) -> list[str]:
+    """Every layer some run probed, in the order the runs list them."""
+    return list(dict.fromkeys(layer for run in runs for layer in run.results["layers"]))
+
+
+def _top_k(result: dict) -> str:
+    """The key of a probed layer's top-k accuracy: top5, or topK with K < 5 classes."""
+    return next(key for key in result if re.fullmatch(r"top\d+", key) and key != "top1")
+
+
+def probe_figure(runs: Sequence[ProbeRun], names: Sequence[str]) -> bytes:
+    """Val top-1 (%) against the layer, a line per probed backbone, chance dashed."""
+    figure = _new_figure(7.5, 4.6)
+    ax = figure.subplots()
+    layers = probed_layers(runs)
+    for i, (run, name) in enumerate(zip(runs, names, strict=True)):
+        top1 = run.top1()
+        ax.plot(
+            [layers.index(layer) for layer in top1],
+            [100 * value for value in top1.values()],
+            color=f"C{i % 10}",
+            marker="o",
+            label=name,
+        )
+    for chance in sorted({run.results["chance_top1"] for run in runs}):
+        label = f"chance ({round(1 / chance)} classes)"
+        ax.axhline(100 * chance, color="0.4", linestyle="--", lw=1.2, label=label)
+    ax.set_xticks(range(len(layers)), layers)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_xlabel("layer (frozen)")
+    ax.set_ylabel("val top-1 accuracy of a linear classifier")
+    ax.set_title("Linear probes on frozen features, layer by layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="best")
+    return _png(figure)
+
+
+def _probe_cell(run: ProbeRun, layer: str, value) -> str:
+    result = run.results["layers"].get(layer)
+    return "–" if result is None else _percent(value(result))
+
+
+def probe_section(runs: Sequence[ProbeRun], names: Sequence[str]) -> Section:
+    section = Section(
+        "8. Linear probes per layer",
+        "Val accuracy (%) of a linear softmax classifier trained on each layer's frozen "
+        "features (conv maps average-pooled to about 9,000 numbers; learning rate and weight "
+        "decay chosen on held-out training images), one line per backbone: how linearly each "
+        "layer tells the classes apart, and how far the pretext task took it beyond a random "
+        "network; the dashed line is chance.",
+    )
+    if not runs:
+        section.notes.append("Needs tfambient-probe workdirs.")
+        return section
+    png = probe_figure(runs, names)
+    section.pictures.append(Picture("probe_layers.png", "Linear probe top-1 by layer", png))
+    layers = probed_layers(runs)
+    figures = {
+        "Top-1 accuracy (%) on val": lambda result: result["top1"],
+        "Top-5 accuracy (%) on val (top-k with k classes where there are fewer)": lambda result: (
+            result[_top_k(result)]
+        ),
+        "Mean per-class accuracy (%) on val": lambda result: result["mean_per_class"],
+    }
+    for caption, value in figures.items():
+        rows = [
+            [name, *(_probe_cell(run, layer, value) for layer in layers)]
+            for run, name in zip(runs, names, strict=True)
+        ]
+        section.tables.append(Table(caption, ["backbone", *layers], rows))
+    rows = [
+        [
+            name,
+            str(len(run.results["classes"])),
+            str(run.results["images"]["train"]),
+            str(run.results["images"]["val"]),
+            str(run.path),
+        ]
+        for run, name in zip(runs, names, strict=True)
+    ]
+    header = ["backbone", "classes", "train images", "val images", "directory"]
+    section.tables.append(Table("What each probe learned from", header, rows))
+    return section
+
+
+def runs_table(
+    pretext: Sequence[PretextRun],
+    voc: Sequence[VocRun],
+    names,
+    probes: Sequence[ProbeRun] = (),
+    probe_labels: Sequence[str] = (),
+) -> Table:
     """What the report is made of: one row per run with its headline figure."""
     rows = []
     for run in pretext:
@@ -631,16 +766,32 @@ def runs_table(pretext: Sequence[PretextRun], voc: Sequence[VocRun], names) -> T
                 f"mAP {_percent(run.metrics['map_voc07'])} %",
             ]
         )
+    for run, name in zip(probes, probe_labels, strict=True):
+        layer, best = max(run.top1().items(), key=lambda item: item[1])
+        rows.append(
+            [
+                str(run.path),
+                "probe",
+                f"{run.results.get('arch', '?')}, {name}",
+                "–",
+                f"top-1 {_percent(best)} % ({layer})",
+            ]
+        )
     return Table("Runs", ["directory", "kind", "what", "steps", "result"], rows)
 
 
-def build_sections(runs: Sequence[PretextRun | VocRun], options: Options) -> list[Section]:
+def build_sections(runs: Sequence[Run], options: Options) -> list[Section]:
     """Every section of the report, in the page's order."""
     pretext = [run for run in runs if isinstance(run, PretextRun)]
     voc = sorted((run for run in runs if isinstance(run, VocRun)), key=_sort_key)
     names = voc_names(voc)
+    probes = sorted(
+        (run for run in runs if isinstance(run, ProbeRun)),
+        key=lambda run: (run.pretext_label == "random", run.pretext_label, str(run.path)),
+    )
+    labels = probe_names(probes)
     overview = Section("Runs", "The run directories this report was made from.")
-    overview.tables.append(runs_table(pretext, voc, names))
+    overview.tables.append(runs_table(pretext, voc, names, probes, labels))
     units, maximized = unit_sections(pretext, options)
     return [
         overview,
@@ -651,6 +802,7 @@ def build_sections(runs: Sequence[PretextRun | VocRun], options: Options) -> lis
         table_section(voc, names),
         curves_section(pretext, voc, names),
         maximized,
+        probe_section(probes, labels),
     ]
 
 

@@ -19,22 +19,13 @@ from absl import flags
 
 from tfambient import audioset
 from tfambient.cli import engine_flags, label_flags
-from tfambient.cli.common import UserError, load_tensorflow_for_records
+from tfambient.cli.common import UserError, define_dataclass_flags, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
+from tfambient.configs import ClusterConfig
 from tfambient.contracts.manifest import Manifest
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data_dir", None, "A directory written by tfambient-prepare.")
-flags.DEFINE_list(
-    "descriptors", None, "Descriptors to cluster. Default: every one the dataset stores."
-)
-flags.DEFINE_string(
-    "ontology",
-    None,
-    "class_labels_indices.csv, for AudioSet class names in the montages. Default: AudioSet's "
-    "class list shipped with tfambient.",
-)
-flags.DEFINE_bool("progress", True, "Show progress bars.")
+define_dataclass_flags(ClusterConfig, __name__)
 
 
 def main(argv: list[str]) -> None:

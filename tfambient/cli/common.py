@@ -7,9 +7,11 @@ on stderr naming the problem and exit status 2, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 import tempfile
+import typing
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -120,6 +122,18 @@ def _make_strategy(name: str):
     return trainer.make_strategy(name)
 
 
+def start_from_flags(cls):
+    """The command's settings, the dataclass ``cls`` built from its flags (a bad value is a
+    UserError), with INFO logs, and the strategy it runs under (:func:`start_strategy`,
+    from the field ``strategy`` and --cluster_timeout)."""
+    try:
+        config = dataclass_from_flags(cls)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    logging.getLogger().setLevel(logging.INFO)
+    return config, start_strategy(config.strategy, flags.FLAGS.cluster_timeout)
+
+
 def _print_help(module_names: Sequence[str]) -> None:
     """The command's docstring and its own flags (absl's --help shows every library's)."""
     print((sys.modules[module_names[0]].__doc__ or "").strip())
@@ -144,47 +158,85 @@ def _flags_parser(module_names: Sequence[str]) -> Callable[[Sequence[str]], list
     return parse
 
 
-def define_dataclass_flags(cls, module: str) -> None:
-    """One flag per field of the dataclass ``cls``, so a config and its command cannot drift:
-    the field's name, its default and type (a tuple is a comma-separated list, a field with
-    ``choices`` an enum), and the help, bounds and choices its metadata gives (see
-    :func:`tfambient.configs.option`). The flags are listed by --help as ``module``'s."""
-    for field in dataclasses.fields(cls):
-        _define_field_flag(field)
-        flags.FLAGS.register_flag_by_module(module, flags.FLAGS[field.name])
+def define_dataclass_flags(cls, module: str, flag_values=flags.FLAGS) -> None:
+    """One flag per described field of the dataclass ``cls``, so a config and its command
+    cannot drift: the field's name (or its ``flag`` metadata), default and type (a tuple is
+    a comma-separated list, a field with ``choices`` an enum), and the help, bounds and
+    choices its metadata gives (see :func:`tfambient.configs.option`). Fields without help
+    are derived, not flags. The flags are listed by --help as ``module``'s."""
+    if module == "__main__":  # run with python -m: absl files its flags under the script
+        module = sys.argv[0]
+    for field, kind in _flag_fields(cls):
+        _define_field_flag(field, kind, flag_values)
+        flag_values.register_flag_by_module(module, flag_values[flag_name(field)])
 
 
-def _define_field_flag(field: dataclasses.Field) -> None:
+def flag_name(field: dataclasses.Field) -> str:
+    return field.metadata.get("flag", field.name)
+
+
+def _flag_fields(cls) -> list[tuple[dataclasses.Field, type]]:
+    """The fields that are flags, each with its value's type (``X | None`` read as X, any
+    tuple as tuple)."""
+    hints = typing.get_type_hints(cls)
+    return [
+        (field, _value_type(hints[field.name]))
+        for field in dataclasses.fields(cls)
+        if "help" in field.metadata
+    ]
+
+
+def _value_type(hint) -> type:
+    args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return tuple
+    if origin is not None and len(args) == 1:  # X | None
+        return _value_type(args[0])
+    return hint
+
+
+def _element_type(cls, field: dataclasses.Field) -> type:
+    hint = typing.get_type_hints(cls)[field.name]
+    tuple_hint = next(h for h in (hint, *typing.get_args(hint)) if typing.get_origin(h) is tuple)
+    return typing.get_args(tuple_hint)[0]
+
+
+def _define_field_flag(field: dataclasses.Field, kind: type, flag_values) -> None:
     meta = field.metadata
     default = None if field.default is dataclasses.MISSING else field.default
-    name, help_text = field.name, meta["help"]
+    name, help_text = flag_name(field), meta["help"]
     if "choices" in meta:
-        flags.DEFINE_enum(name, default, list(meta["choices"]), help_text)
-    elif isinstance(default, tuple):
-        flags.DEFINE_list(name, [str(v) for v in default], help_text)
-    elif isinstance(default, bool):
-        flags.DEFINE_bool(name, default, help_text)
-    elif isinstance(default, int | float):
-        define = flags.DEFINE_integer if isinstance(default, int) else flags.DEFINE_float
-        define(
-            name, default, help_text, lower_bound=meta.get("lower"), upper_bound=meta.get("upper")
-        )
+        flags.DEFINE_enum(name, default, list(meta["choices"]), help_text, flag_values=flag_values)
+    elif kind is tuple:
+        listed = None if default is None else [str(v) for v in default]
+        flags.DEFINE_list(name, listed, help_text, flag_values=flag_values)
+    elif kind is bool:
+        flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
+    elif kind in (int, float):
+        define = flags.DEFINE_integer if kind is int else flags.DEFINE_float
+        bounds = {"lower_bound": meta.get("lower"), "upper_bound": meta.get("upper")}
+        define(name, default, help_text, flag_values=flag_values, **bounds)
     else:
-        flags.DEFINE_string(name, default, help_text)
+        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
 
 
-def dataclass_from_flags(cls):
+def dataclass_from_flags(cls, flag_values=flags.FLAGS, **derived):
     """The dataclass ``cls`` built from the flags of :func:`define_dataclass_flags` (a list
-    flag becomes a tuple of the default's element type); a bad value is a ValueError."""
-    values = {}
-    for field in dataclasses.fields(cls):
-        value = getattr(flags.FLAGS, field.name)
-        if isinstance(field.default, tuple):
-            kind = type(field.default[0]) if field.default else str
+    flag becomes a tuple of its elements' type) and the ``derived`` fields; a bad value is
+    a ValueError."""
+    values = dict(derived)
+    for field, kind in _flag_fields(cls):
+        value = flag_values[flag_name(field)].value
+        if kind is tuple and value is not None:
+            element = _element_type(cls, field)
             try:
-                value = tuple(kind(v) for v in value)
+                value = tuple(element(v) for v in value)
             except ValueError:
-                raise ValueError(f"--{field.name} must be {kind.__name__}s: {value}") from None
+                kinds = {int: "integers", float: "numbers"}.get(element, element.__name__)
+                raise ValueError(
+                    f"--{flag_name(field)} must be {kinds}: {','.join(value)}"
+                ) from None
         values[field.name] = value
     return cls(**values)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,40 +17,44 @@ from absl import flags
 from tqdm import tqdm
 
 from tfambient import media, sound
-from tfambient.cli.common import UserError
+from tfambient.cli.common import UserError, define_dataclass_flags
 from tfambient.cli.common import run as run_app
+from tfambient.configs import option
 from tfambient.contracts.files import write_atomically
 from tfambient.sound import texture
 
 FLAGS = flags.FLAGS
-flags.DEFINE_float(
-    "time_s",
-    None,
-    "Centre of the audio window, in seconds from the start of each clip. "
-    "Default: the middle of the clip.",
-)
-flags.DEFINE_float(
-    "window_s",
-    3.75,
-    "Length of the audio window in seconds (Owens et al. use 3.75 s).",
-    lower_bound=1.0,
-)
-flags.DEFINE_string(
-    "descriptors",
-    "texture,mfcc_summary",
-    f"Comma-separated descriptors to compute; known: {', '.join(sound.DESCRIPTORS)}.",
-)
-flags.DEFINE_integer(
-    "rate",
-    None,
-    "Decode audio at this rate (Hz) before describing. Default: the file's own rate.",
-    lower_bound=sound.audio.MIN_RATE,
-)
-flags.DEFINE_string(
-    "output_dir",
-    None,
-    "If set, write <file stem>.<descriptor>.npy here instead of printing summaries.",
-)
+
+
+@dataclass(frozen=True)
+class DescribeConfig:
+    """Which window of each file is described, and how."""
+
+    time_s: float | None = option(
+        None,
+        "Centre of the audio window, in seconds from the start of each clip. "
+        "Default: the middle of the clip.",
+    )
+    window_s: float = option(
+        3.75,
+        "Length of the audio window in seconds (Owens et al. use 3.75 s).",
+        lower=sound.audio.MIN_WINDOW_S,
+    )
+    descriptors: str = option(
+        "texture,mfcc_summary",
+        f"Comma-separated descriptors to compute; known: {', '.join(sound.DESCRIPTORS)}.",
+    )
+    rate: int | None = option(
+        None,
+        "Decode audio at this rate (Hz) before describing. Default: the file's own rate.",
+        lower=sound.audio.MIN_RATE,
+    )
+    output_dir: str | None = option(
+        None, "If set, write <file stem>.<descriptor>.npy here instead of printing summaries."
+    )
+
+
+define_dataclass_flags(DescribeConfig, __name__)
 
 
 def describe_file(path: str, names: list[str]) -> tuple[dict[str, np.ndarray], str]:

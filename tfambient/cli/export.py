@@ -12,14 +12,26 @@ that was stopped.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from absl import flags
 
-from tfambient.cli.common import UserError, load_tensorflow
+from tfambient.cli.common import UserError, define_dataclass_flags, load_tensorflow
 from tfambient.cli.common import run as run_app
+from tfambient.configs import option
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A tfambient-train work directory.")
-flags.DEFINE_integer("checkpoint", None, "The step of the checkpoint to export; default: the last.")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    workdir: str | None = option(None, "A tfambient-train work directory.")
+    checkpoint: int | None = option(
+        None, "The step of the checkpoint to export; default: the last."
+    )
+
+
+define_dataclass_flags(ExportConfig, __name__)
 
 
 def main(argv: list[str]) -> None:

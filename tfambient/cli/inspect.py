@@ -14,23 +14,31 @@ it is 0 when everything agrees, and 2 for a missing DIR or one without shards.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from absl import flags
 
-from tfambient.cli.common import UserError, load_tensorflow_for_records
+from tfambient.cli.common import UserError, define_dataclass_flags, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
+from tfambient.configs import option
 
 PROGRAM = "tfrecords-inspect"
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("examples", 1, "How many decoded examples to show.", lower_bound=0)
-flags.DEFINE_bool(
-    "verify",
-    True,
-    "Read every shard to its end to count and check it. --noverify takes the counts "
-    "from dataset.json and reads only the examples shown.",
-)
+
+
+@dataclass(frozen=True)
+class InspectConfig:
+    examples: int = option(1, "How many decoded examples to show.", lower=0)
+    verify: bool = option(
+        True,
+        "Read every shard to its end to count and check it. --noverify takes the counts "
+        "from dataset.json and reads only the examples shown.",
+    )
+
+
+define_dataclass_flags(InspectConfig, __name__)
 
 
 def _import_inspect():

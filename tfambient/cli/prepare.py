@@ -29,151 +29,25 @@ from absl import flags
 
 from tfambient import audioset
 from tfambient.cli import engine_flags, label_flags
-from tfambient.cli.common import UserError, load_tensorflow_for_records
+from tfambient.cli.common import (
+    UserError,
+    dataclass_from_flags,
+    define_dataclass_flags,
+    load_tensorflow_for_records,
+)
 from tfambient.cli.common import run as run_app
+from tfambient.configs import PrepareConfig
 from tfambient.contracts.workdirs import DataDir
 from tfambient.extract import ExtractSettings
-from tfambient.media import FRAME_AT
 
 FLAGS = flags.FLAGS
-_EXTRACT = ExtractSettings()
-
-flags.DEFINE_list(
-    "audioset",
-    None,
-    "AudioSet segment CSVs (comma-separated), in the official layout or a re-saved one.",
-)
-flags.DEFINE_string("media_dir", None, "Directory searched recursively for the clips.")
-flags.DEFINE_string("output_dir", None, "Where the shards, dataset.json and clusters/ go.")
-flags.DEFINE_string(
-    "ontology",
-    None,
-    "class_labels_indices.csv, for display names in reports. Default: the file of that name "
-    "beside the first CSV, if there is one, else AudioSet's class list shipped with tfambient.",
-)
-flags.DEFINE_integer(
-    "frames_per_clip",
-    _EXTRACT.frames_per_clip,
-    "Frames per clip: 1 takes the centre; n > 1 the centres of n equal windows.",
-    lower_bound=1,
-)
-flags.DEFINE_float(
-    "audio_window_s",
-    _EXTRACT.audio_window_s,
-    "Seconds of audio around each frame that its descriptors summarise (Owens et al.: 3.75).",
-    lower_bound=1.0,
-)
-flags.DEFINE_integer(
-    "image_size",
-    _EXTRACT.image_size,
-    "Frames are resized so their short side is this.",
-    lower_bound=16,
-)
-flags.DEFINE_integer(
-    "jpeg_quality",
-    _EXTRACT.jpeg_quality,
-    "JPEG quality of the stored frames.",
-    lower_bound=1,
-    upper_bound=100,
-)
-flags.DEFINE_list(
-    "descriptors",
-    list(_EXTRACT.descriptors),
-    "Sound descriptors to compute and store (texture, mfcc, mfcc_summary).",
-)
-flags.DEFINE_enum(
-    "frame_at",
-    _EXTRACT.frame_at,
-    list(FRAME_AT),
-    "exact: the frame shown at each frame time; keyframe: the keyframe nearest it (up to "
-    "half a GOP away; 3-10x faster to decode), recorded at its own time, its audio window "
-    "centred there.",
-)
-flags.DEFINE_integer(
-    "num_workers",
-    -1,
-    "Worker processes; -1: one per CPU core; 0: no subprocesses. With --engine=beam and the "
-    "DirectRunner: its worker processes, unless --beam_pipeline_options names them.",
-    lower_bound=-1,
-)
-flags.DEFINE_integer(
-    "clips_per_part",
-    256,
-    "Clips committed together; a kill loses at most the clips in flight, and a part is "
-    "committed at least once a minute.",
-    lower_bound=1,
-)
-flags.DEFINE_integer(
-    "num_shards",
-    0,
-    "Train shards; 0: about 128 MiB each, at least 8. Validation gets "
-    "ceil(num_shards * val_fraction), at least 1.",
-    lower_bound=0,
-)
-flags.DEFINE_float(
-    "val_fraction",
-    0.05,
-    "Fraction of clips held out for validation, chosen by a hash of the "
-    "clip id (all frames of a clip go the same way).",
-    lower_bound=0.0,
-    upper_bound=0.5,
-)
-flags.DEFINE_integer("task_index", 0, "This machine's part of the CSV, in [0, num_tasks).")
-flags.DEFINE_integer(
-    "num_tasks", 1, "Machines sharing the CSV; each writes its own parts.", lower_bound=1
-)
-flags.DEFINE_bool(
-    "merge",
-    False,
-    "Only cluster and shard what every task has extracted (the final step of a multi-machine "
-    "run); needs just --output_dir.",
-)
-flags.DEFINE_integer(
-    "max_clips",
-    0,
-    "Use only the first N segments of the CSV (a quick trial); 0: all.",
-    lower_bound=0,
-)
-flags.DEFINE_bool(
-    "retry_failed",
-    False,
-    "Try again the clips earlier runs could not use (decode errors, crashes, failed "
-    "downloads); by default a rerun skips them.",
-)
-flags.DEFINE_bool("download", False, "Fetch missing clips with yt-dlp into --media_dir first.")
-flags.DEFINE_string(
-    "url_template",
-    "https://www.youtube.com/watch?v={ytid}",
-    "Where --download fetches a clip from; {ytid}, {start} and {end} are filled in.",
-)
-flags.DEFINE_enum(
-    "download_mode",
-    "sections",
-    ["sections", "whole"],
-    "What --download fetches of each video: 'sections' only the CSV's [start, end], cut by "
-    "ffmpeg; 'whole' the whole video, from which the segment is then read.",
-)
-flags.DEFINE_string(
-    "ffmpeg",
-    None,
-    "The ffmpeg --download uses (a path, or a command on PATH); by default the one the "
-    "imageio-ffmpeg wheel ships, never whichever ffmpeg the PATH happens to hold.",
-)
-flags.DEFINE_integer("download_workers", 4, "Concurrent downloads.", lower_bound=1)
-flags.DEFINE_integer("download_retries", 3, "Attempts per clip.", lower_bound=1)
-flags.DEFINE_bool("progress", True, "Show progress bars.")
+define_dataclass_flags(PrepareConfig, __name__)
+define_dataclass_flags(ExtractSettings, __name__)
 
 
 def extract_settings() -> ExtractSettings:
     try:
-        return ExtractSettings(
-            frames_per_clip=FLAGS.frames_per_clip,
-            audio_window_s=FLAGS.audio_window_s,
-            image_size=FLAGS.image_size,
-            jpeg_quality=FLAGS.jpeg_quality,
-            descriptors=tuple(FLAGS.descriptors),
-            frame_at=FLAGS.frame_at,
-        )
+        return dataclass_from_flags(ExtractSettings)
     except ValueError as error:
         raise UserError(str(error)) from None
 

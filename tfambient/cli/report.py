@@ -3,11 +3,12 @@
   tfambient-report runs/texture_k30 runs/voc_texture_k30_head runs/voc_random_head ...
       --output report/
 
-Give any mix of tfambient-train workdirs (pretext runs) and tfambient-voc workdirs (VOC
-transfer runs). Writes OUTPUT/index.html (self-contained: the figures are embedded),
-OUTPUT/report.md and OUTPUT/figures/*.png: sound-cluster montages, the frames that excite the
-most selective units, VOC mAP against the number of clusters, texture against MFCC per class,
-the per-class AP table, training curves and activation maximization. A section whose runs are
+Give any mix of tfambient-train workdirs (pretext runs), tfambient-voc workdirs (VOC
+transfer runs) and tfambient-probe workdirs (linear probes). Writes OUTPUT/index.html
+(self-contained: the figures are embedded), OUTPUT/report.md and OUTPUT/figures/*.png:
+sound-cluster montages, the frames that excite the most selective units, VOC mAP against the
+number of clusters, texture against MFCC per class, the per-class AP table, training curves,
+activation maximization and the linear probes' accuracy layer by layer. A section whose runs are
 missing says so instead. See docs/report.md for how to read each figure.
 """
 
@@ -43,7 +44,9 @@ def main(argv: list[str]) -> None:
     from tfambient import report
 
     if len(argv) < 2:
-        raise UserError("give at least one run directory (tfambient-train or tfambient-voc)")
+        raise UserError(
+            "give at least one run directory (tfambient-train, tfambient-voc or tfambient-probe)"
+        )
     try:
         runs = [report.load_run(path) for path in argv[1:]]
         maximize = tuple(report.parse_units(spec) for spec in FLAGS.maximize)

@@ -4,11 +4,12 @@
 
 Writes DIR/corpus/ (H.264 + AAC clips of six scenes, rain, road, forest, crowd, sea and
 wind, named as downloads are, with segments.csv and class_labels_indices.csv in AudioSet's
-layouts: the input of tfambient-prepare) and DIR/VOCdevkit/VOC2007 (a PASCAL VOC 2007 tree
-of the 20 classes drawn with the scenes' textures: the input of tfambient-voc), then
-DIR/world.json last; a tree without it is unfinished. The same --seed and sizes write the
-same files. Rerunning with the same settings does nothing; other settings need --overwrite.
-See docs/synthetic.md.
+layouts: the input of tfambient-prepare), DIR/VOCdevkit/VOC2007 (a PASCAL VOC 2007 tree
+of the 20 classes drawn with the scenes' textures: the input of tfambient-voc) and
+DIR/scenes/{train,val}/<scene>/ (pictures of each scene, drawn apart from the clips: the
+input of tfambient-probe), then DIR/world.json last; a tree without it is unfinished. The
+same --seed and sizes write the same files. Rerunning with the same settings does nothing;
+other settings need --overwrite. See docs/synthetic.md.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tfambient.world import CLIP_DURATION_S, MIN_DURATION_S, MIN_VOC_IMAGES, wri
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string(
-    "output_dir", None, "Where corpus/, VOCdevkit/ and world.json go (created if missing)."
+    "output_dir", None, "Where corpus/, VOCdevkit/, scenes/ and world.json go (created if missing)."
 )
 flags.DEFINE_integer(
     "clips", 300, "Video clips in the corpus, shared evenly by the six scenes.", lower_bound=1
@@ -35,6 +36,12 @@ flags.DEFINE_integer(
     600,
     "Images in the VOC tree: half test, a quarter each train and val (VOC 2007's proportions).",
     lower_bound=MIN_VOC_IMAGES,
+)
+flags.DEFINE_integer(
+    "scene_images",
+    90,
+    "Pictures per scene in scenes/ (a third val, the rest train); 0: no scene tree.",
+    lower_bound=0,
 )
 flags.DEFINE_integer("seed", 0, "Random seed: the same seed and sizes write the same files.")
 flags.DEFINE_float(
@@ -62,9 +69,15 @@ def summary(manifest: dict) -> str:
     voc = manifest["voc"]
     splits = ", ".join(f"{split} {voc[split]['images']}" for split in ("train", "val", "test"))
     difficult = sum(voc[split]["difficult"] for split in ("train", "val", "test"))
+    scenes = manifest["scene_tree"]
+    tree = (
+        f", scenes/ with {scenes['train']} train and {scenes['val']} val pictures per scene"
+        if scenes
+        else ""
+    )
     return (
         f"{manifest['settings']['clips']} clips in corpus/ (segments.csv), "
-        f"VOCdevkit/VOC2007 with {splits} images ({difficult} difficult objects)"
+        f"VOCdevkit/VOC2007 with {splits} images ({difficult} difficult objects){tree}"
     )
 
 
@@ -79,6 +92,7 @@ def main(argv: list[str]) -> None:
             FLAGS.output_dir,
             clips=FLAGS.clips,
             voc_images=FLAGS.voc_images,
+            scene_images=FLAGS.scene_images,
             seed=FLAGS.seed,
             duration_s=FLAGS.duration_s,
             num_workers=num_workers(),

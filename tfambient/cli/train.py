@@ -12,17 +12,15 @@ exported to WORKDIR/export/backbone (SavedModel) and WORKDIR/export/backbone.ker
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from absl import flags
 
 from tfambient.cli.common import (
     UserError,
-    dataclass_from_flags,
     define_cluster_timeout_flag,
     define_dataclass_flags,
-    start_strategy,
+    start_from_flags,
 )
 from tfambient.cli.common import run as run_app
 from tfambient.configs import TrainConfig
@@ -45,12 +43,7 @@ def main(argv: list[str]) -> None:
             raise UserError(f"--{required} is required")
     if not Manifest.exists(FLAGS.data_dir):
         raise UserError(f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first")
-    try:
-        config = dataclass_from_flags(TrainConfig)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    logging.getLogger().setLevel(logging.INFO)
-    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
+    config, strategy = start_from_flags(TrainConfig)
     from tfambient import trainer
     from tfambient.tasks import pretext
 

@@ -15,17 +15,15 @@ problems.csv (images skipped or corrected, and why), tb/ (TensorBoard).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from absl import flags
 
 from tfambient.cli.common import (
     UserError,
-    dataclass_from_flags,
     define_cluster_timeout_flag,
     define_dataclass_flags,
-    start_strategy,
+    start_from_flags,
 )
 from tfambient.cli.common import run as run_app
 from tfambient.configs import VocConfig
@@ -46,12 +44,7 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.workdir:
         raise UserError("--workdir is required")
-    try:
-        config = dataclass_from_flags(VocConfig)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    logging.getLogger().setLevel(logging.INFO)
-    strategy = start_strategy(config.strategy, FLAGS.cluster_timeout)
+    config, strategy = start_from_flags(VocConfig)
     from tfambient import trainer
     from tfambient.tasks import voc as finetune
     from tfambient.voc import metrics

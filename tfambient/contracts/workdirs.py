@@ -222,16 +222,132 @@ class VocWorkdir(RunWorkdir):
         return self.metrics.is_file()
 
 
-def open_run(path: str | os.PathLike) -> TrainWorkdir | VocWorkdir:
-    """The finished VOC workdir or training workdir at ``path``; WorkdirError otherwise."""
+@dataclass(frozen=True)
+class FeatureDir:
+    """Features of a list of images (see docs/probe.md): tfambient-features' output, and each
+    split's cache in a probe workdir. Each layer's rows are its shards concatenated in order;
+    index.csv says which image each row is."""
+
+    root: Path
+    INDEX_COLUMNS = ("path", "row")
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def index(self) -> Path:
+        """index.csv: path,row (and label, for labelled images) of every image written."""
+        return self.root / "index.csv"
+
+    @property
+    def description(self) -> Path:
+        """features.json: the settings, and each layer's dimensions and shards."""
+        return self.root / "features.json"
+
+    @property
+    def problems(self) -> Path:
+        """problems.csv: every image skipped, and why."""
+        return self.root / "problems.csv"
+
+    @property
+    def parts(self) -> Path:
+        return self.root / "parts"
+
+    def part(self, shard: int, shards: int) -> Path:
+        """A shard's images (written, skipped): its listing, committed after its arrays."""
+        return self.parts / f"part-{shard:05d}-of-{shards:05d}.json"
+
+    def shard(self, layer: str, shard: int, shards: int) -> Path:
+        """The float16 (rows, dimensions) array of ``layer`` for one shard of the images."""
+        return self.root / f"{layer}-{shard:05d}-of-{shards:05d}.npy"
+
+    def layers_written(self, shards: int) -> list[str]:
+        """The layers whose every shard is written."""
+        suffix = f"-{0:05d}-of-{shards:05d}.npy"
+        names = sorted(path.name[: -len(suffix)] for path in self.root.glob(f"*{suffix}"))
+        return [
+            name
+            for name in names
+            if all(self.shard(name, k, shards).is_file() for k in range(shards))
+        ]
+
+    def read_description(self) -> dict:
+        return read_json(self.description)
+
+
+class ProbeWorkdir(RunWorkdir):
+    """A tfambient-probe workdir (see docs/probe.md); each layer's classifiers are trained in
+    a run of its own, layers/<layer>/."""
+
+    SPLITS = ("train", "val")
+
+    @property
+    def results(self) -> Path:
+        """probe.json: each layer's accuracies and chosen settings, the classes, the counts."""
+        return self.root / "probe.json"
+
+    @property
+    def table_csv(self) -> Path:
+        return self.root / "accuracy.csv"
+
+    @property
+    def table_markdown(self) -> Path:
+        return self.root / "accuracy.md"
+
+    @property
+    def per_class(self) -> Path:
+        """per_class.csv: layer, class, val images, accuracy."""
+        return self.root / "per_class.csv"
+
+    @property
+    def problems(self) -> Path:
+        """problems.csv: every image skipped and every empty class, and why."""
+        return self.root / "problems.csv"
+
+    def features(self, split: str) -> FeatureDir:
+        return FeatureDir(self.root / "features" / split)
+
+    @property
+    def layers(self) -> Path:
+        """One folder per probed layer: its classifier runs and its result."""
+        return self.root / "layers"
+
+    def layer(self, layer: str) -> Path:
+        return self.layers / layer
+
+    def classifier_run(self, layer: str) -> RunWorkdir:
+        """Where the trainer trains ``layer``'s classifiers (ckpt/, tb/, metrics.jsonl)."""
+        return RunWorkdir(self.layer(layer))
+
+    def layer_result(self, layer: str) -> Path:
+        """result.json: the layer's accuracies, written when its classifier is done."""
+        return self.layer(layer) / "result.json"
+
+    def read_results(self) -> dict:
+        return read_json(self.results)
+
+    def is_finished(self) -> bool:
+        return self.results.is_file()
+
+    def is_started(self) -> bool:
+        return self.features("train").root.is_dir()
+
+
+def open_run(path: str | os.PathLike) -> TrainWorkdir | VocWorkdir | ProbeWorkdir:
+    """The finished VOC or probe workdir, or training workdir, at ``path``; WorkdirError
+    otherwise."""
     path = Path(path)
     if not path.is_dir():
         raise WorkdirError(f"{path}: no such directory")
     if VocWorkdir(path).is_finished():
         return VocWorkdir(path)
+    if ProbeWorkdir(path).is_finished():
+        return ProbeWorkdir(path)
+    if ProbeWorkdir(path).is_started():
+        raise WorkdirError(f"{path}: an unfinished tfambient-probe workdir (rerun the probe)")
     if TrainWorkdir(path).config.is_file():
         return TrainWorkdir(path)
     raise WorkdirError(
-        f"{path}: neither a tfambient-train workdir (config.json) "
-        f"nor a tfambient-voc workdir (metrics.json)"
+        f"{path}: neither a tfambient-train workdir (config.json), a tfambient-voc workdir "
+        f"(metrics.json) nor a finished tfambient-probe workdir (probe.json)"
     )

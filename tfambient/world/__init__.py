@@ -10,16 +10,20 @@ broadband noise, a stray tone, another scene's sound) so the sound clusters are 
 
 A synthetic PASCAL VOC 2007 tree shares those visual elements: each of the 20 classes is a
 shape filled with the texture of one scene (a car with the road's, a bird with the forest's),
-so features learned from the scenes' sounds help there. See docs/synthetic.md.
+so features learned from the scenes' sounds help there. A scene-classification tree (train
+and val folders of pictures of each scene, drawn apart from the clips) is what a linear probe
+of the features learns to tell apart. See docs/synthetic.md.
 
 Modules, each importing only those before it: pictures (procedural drawing) and sounds;
 scenes (the six scenes: palette, picture, texture, sound, VOC classes); voc_tree (class
-silhouettes, objects, VOC images); clips (a scene's frames and sound); writer (planning and
-writing the corpus and the VOC tree, staged and moved into place, world.json last).
+silhouettes, objects, VOC images); clips (a scene's frames and sound); scene_tree (the scene
+pictures); writer (planning and writing the corpus, the VOC tree and the scene tree, staged
+and moved into place, world.json last).
 """
 
 from tfambient.world.clips import CLIP_DURATION_S, FPS, scene_audio, scene_frames
 from tfambient.world.pictures import CLIP_SIZE
+from tfambient.world.scene_tree import MIN_SCENE_IMAGES, SCENE_TREE, split_sizes
 from tfambient.world.scenes import SCENE_BY_NAME, SCENE_NAMES, SCENE_OF_CLASS, SCENES, Scene
 from tfambient.world.sounds import RATE
 from tfambient.world.voc_tree import SHAPES, VOC_SIZE, draw_object, voc_image, voc_split_sizes
@@ -39,12 +43,14 @@ __all__ = [
     "FPS",
     "MANIFEST",
     "MIN_DURATION_S",
+    "MIN_SCENE_IMAGES",
     "MIN_VOC_IMAGES",
     "RATE",
     "SCENES",
     "SCENE_BY_NAME",
     "SCENE_NAMES",
     "SCENE_OF_CLASS",
+    "SCENE_TREE",
     "SHAPES",
     "VOC_SIZE",
     "Scene",
@@ -53,6 +59,7 @@ __all__ = [
     "read_manifest",
     "scene_audio",
     "scene_frames",
+    "split_sizes",
     "voc_image",
     "voc_split_sizes",
     "world_ytid",

@@ -1,6 +1,6 @@
-"""Writing the world: the corpus (clips, segments.csv, the ontology) and the VOC 2007 tree,
-planned from the seed, drawn by worker processes under a hidden staging folder, moved into
-place when complete, and world.json, its manifest, last."""
+"""Writing the world: the corpus (clips, segments.csv, the ontology), the VOC 2007 tree and
+the scene-classification tree, planned from the seed, drawn by worker processes under a hidden
+staging folder, moved into place when complete, and world.json, its manifest, last."""
 
 from __future__ import annotations
 
@@ -25,17 +25,26 @@ from tfambient.voc import CLASSES
 from tfambient.voc.dataset import VocObject, targets_of, write_annotation, write_image_sets
 from tfambient.world.clips import CLIP_DURATION_S, FPS, scene_audio, scene_frames
 from tfambient.world.pictures import CLIP_SIZE
+from tfambient.world.scene_tree import (
+    MIN_SCENE_IMAGES,
+    SCENE_TREE,
+    SceneJob,
+    plan_scene_tree,
+    scene_picture,
+    split_sizes,
+)
 from tfambient.world.scenes import SCENE_BY_NAME, SCENE_NAMES, SCENES
 from tfambient.world.sounds import RATE
 from tfambient.world.voc_tree import VOC_SIZE, _primaries, voc_image, voc_split_sizes
 
 WORLD_FORMAT = "tfambient synthetic world"
-WORLD_VERSION = 1
+WORLD_VERSION = 2  # 2: the scene-classification tree
 MANIFEST = "world.json"
 PARTIAL = ".synth-partial"  # hidden: media indexing and listings skip it
 MIN_DURATION_S = 3.75  # tfambient-prepare's default audio window
 MIN_VOC_IMAGES = 4 * len(CLASSES)  # every class positive in train, val and test
-_CLIP_STREAM, _VOC_STREAM, _PLAN_STREAM = 0, 1, 2
+_CLIP_STREAM, _VOC_STREAM, _PLAN_STREAM, _SCENE_STREAM = 0, 1, 2, 3
+TREES = ("corpus", "VOCdevkit", SCENE_TREE)
 JPEG_QUALITY = 90
 
 
@@ -78,6 +87,11 @@ def _write_image(job: _ImageJob) -> tuple[VocObject, ...]:
     path = job.voc2007 / "Annotations" / f"{job.image_id}.xml"
     write_annotation(path, f"{job.image_id}.jpg", width, height, drawn.objects)
     return drawn.objects
+
+
+def _write_scene_picture(job: SceneJob) -> None:
+    """One picture of the scene tree."""
+    Image.fromarray(scene_picture(job)).save(job.path, format="JPEG", quality=JPEG_QUALITY)
 
 
 def _plan_corpus(corpus: Path, clips: int, duration_s: float, seed: int):
@@ -133,7 +147,9 @@ def _results(calls: list[tuple[Callable, object]], num_workers: int) -> Iterator
         yield from pool.map(_call, calls, chunksize=chunk)
 
 
-def _check_settings(clips: int, voc_images: int, duration_s: float, num_workers: int) -> None:
+def _check_settings(
+    clips: int, voc_images: int, scene_images: int, duration_s: float, num_workers: int
+) -> None:
     if clips < 1:
         raise ValueError(f"clips must be at least 1, got {clips}")
     if voc_images < MIN_VOC_IMAGES:
@@ -148,6 +164,11 @@ def _check_settings(clips: int, voc_images: int, duration_s: float, num_workers:
         )
     if num_workers < 0:
         raise ValueError(f"num_workers must be 0 (this process) or more, got {num_workers}")
+    if scene_images != 0 and scene_images < MIN_SCENE_IMAGES:
+        raise ValueError(
+            f"scene_images must be 0 (no scene tree) or at least {MIN_SCENE_IMAGES} (two train "
+            f"and one val picture per scene), got {scene_images}"
+        )
 
 
 def read_manifest(output_dir: str | os.PathLike[str]) -> dict | None:
@@ -177,7 +198,7 @@ def _check_replaceable(output: Path, existing: dict | None, settings: dict) -> N
             f"{output} holds a world written with other settings: {changed}; "
             "pass overwrite (--overwrite) to replace it"
         )
-    for name in ("corpus", "VOCdevkit"):
+    for name in TREES:
         if (output / name).exists():
             raise ValueError(
                 f"{output / name} exists but {output / MANIFEST} does not (an interrupted run, "
@@ -196,14 +217,16 @@ def write_world(
     *,
     clips: int,
     voc_images: int,
+    scene_images: int = 0,
     seed: int = 0,
     duration_s: float = CLIP_DURATION_S,
     num_workers: int = 0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> World:
-    """Write ``output_dir/corpus`` (clips/, segments.csv, class_labels_indices.csv) and
-    ``output_dir/VOCdevkit/VOC2007``, then ``output_dir/world.json``, its manifest.
+    """Write ``output_dir/corpus`` (clips/, segments.csv, class_labels_indices.csv),
+    ``output_dir/VOCdevkit/VOC2007`` and, if ``scene_images`` (pictures per scene, a third of
+    them val), ``output_dir/scenes/{train,val}/<scene>/``, then ``output_dir/world.json``.
 
     The same seed and sizes write the same files, whatever ``num_workers`` (processes; 0:
     this one). Everything is
@@ -211,7 +234,7 @@ def write_world(
     manifest comes last: a tree without world.json is unfinished. If a world with the same
     settings is already there, nothing is written.
     """
-    _check_settings(clips, voc_images, duration_s, num_workers)
+    _check_settings(clips, voc_images, scene_images, duration_s, num_workers)
     output = Path(output_dir)
     if output.exists() and not output.is_dir():
         raise ValueError(f"{output} is a file, not a directory")
@@ -220,6 +243,7 @@ def write_world(
         "seed": seed,
         "clips": clips,
         "voc_images": voc_images,
+        "scene_images": scene_images,
         "duration_s": float(duration_s),
         "fps": FPS,
         "audio_rate": RATE,
@@ -243,11 +267,13 @@ def write_world(
 
 
 def _move_into_place(staging: Path, output: Path) -> None:
-    """Replace corpus/ and VOCdevkit/ by the staged ones; the old manifest goes first."""
+    """Replace corpus/, VOCdevkit/ and scenes/ by the staged ones (an old scenes/ goes even
+    when no new one was asked for); the old manifest goes first."""
     (output / MANIFEST).unlink(missing_ok=True)
-    for name in ("corpus", "VOCdevkit"):
+    for name in TREES:
         shutil.rmtree(output / name, ignore_errors=True)
-        os.replace(staging / name, output / name)
+        if (staging / name).exists():
+            os.replace(staging / name, output / name)
 
 
 def _write_staged(staging: Path, settings: dict, num_workers: int, progress: bool) -> dict:
@@ -257,10 +283,17 @@ def _write_staged(staging: Path, settings: dict, num_workers: int, progress: boo
     seed = settings["seed"]
     clip_jobs, rows = _plan_corpus(corpus, settings["clips"], settings["duration_s"], seed)
     image_jobs = _plan_voc(voc2007, voc_split_sizes(settings["voc_images"]), seed)
+    scene_jobs = plan_scene_tree(
+        staging / SCENE_TREE, settings["scene_images"], seed, _SCENE_STREAM
+    )
+    for folder in sorted({job.path.parent for job in scene_jobs}):
+        folder.mkdir(parents=True)
     calls = [(_write_clip, job) for job in clip_jobs]
     calls += [(_write_image, job) for jobs in image_jobs.values() for job in jobs]
+    calls += [(_write_scene_picture, job) for job in scene_jobs]
     bar = tqdm(_results(calls, num_workers), "synth", len(calls), unit="file", disable=not progress)
-    objects = iter(list(bar)[len(clip_jobs) :])
+    voc_results = len(calls) - len(scene_jobs)
+    objects = iter(list(bar)[len(clip_jobs) : voc_results])
     write_segments_csv(corpus / "segments.csv", rows, written_by="tfambient.synthetic")
     _write_ontology(corpus / "class_labels_indices.csv")
     split_objects = {split: [next(objects) for _ in jobs] for split, jobs in image_jobs.items()}
@@ -274,6 +307,8 @@ def _write_staged(staging: Path, settings: dict, num_workers: int, progress: boo
 
 
 def _manifest(settings: dict, clip_scenes: list[str], split_objects: dict) -> dict:
+    per_scene = settings["scene_images"]
+
     def counts(images):
         flat = [o for image in images for o in image]
         return {
@@ -292,4 +327,5 @@ def _manifest(settings: dict, clip_scenes: list[str], split_objects: dict) -> di
         },
         "clips": {name: clip_scenes.count(name) for name in SCENE_NAMES},
         "voc": {split: counts(images) for split, images in split_objects.items()},
+        "scene_tree": split_sizes(per_scene) if per_scene else None,  # pictures per scene
     }
