@@ -25,6 +25,7 @@ class Example:
     count: int = option(3, "A count.", lower=0, upper=9, flag="example_count")
     mode: str = option("a", "A mode.", choices=("a", "b"))
     loud: bool = option(False, "Be loud.")
+    specs: tuple[str, ...] = option((), "Repeatable.", multi=True)
     derived: frozenset[str] = frozenset()
 
 
@@ -48,10 +49,15 @@ def test_given_flags_become_the_fields_and_derived_fields_are_passed_through():
     assert config == Example(sizes=(2, 5), names=("x", "y"), rate=2.5, count=7, mode="b")
 
 
+def test_a_multi_field_is_a_repeatable_flag():
+    config = dataclass_from_flags(Example, parsed("--specs=a:1,2", "--specs=b:3"))
+    assert config.specs == ("a:1,2", "b:3")
+
+
 def test_only_described_fields_are_flags_and_help_lists_them_under_the_module():
     values = parsed()
     listed = {flag.name for flag in values.get_key_flags_for_module("example_module")}
-    assert listed == {"sizes", "names", "rate", "example_count", "mode", "loud"}
+    assert listed == {"sizes", "names", "rate", "example_count", "mode", "loud", "specs"}
     assert "derived" not in values
     assert "A count." in values.module_help("example_module")
 

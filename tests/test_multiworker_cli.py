@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,14 +19,21 @@ import time
 from pathlib import Path
 
 import pytest
+from killing import (
+    assert_logged_alike,
+    assert_same_figures,
+    contents,
+    figures,
+    logged_steps,
+    without_timing,
+)
 from tiny import FC_UNITS as FC
 from tiny import IMAGE_SIZE as SIZE
+from tiny import smoke_flags
 from voc_tree import write_tree
 from workers import BIN, command_env, free_ports, run_command, run_workers, tf_config
 
 pytestmark = pytest.mark.slow
-
-SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
 
 
 def logged_losses(stderr: str) -> list[tuple[int, str]]:
@@ -51,25 +59,24 @@ def assert_worker_1_checkpointed(workdir: Path, steps: int) -> None:
     assert f"ckpt-{steps}" in (workdir / "workers" / "1" / "ckpt" / "checkpoint").read_text()
 
 
+def train_flags(data_dir: Path, workdir: Path, *more: str) -> list[str]:
+    """tfambient-train's flags for one worker: 4 steps, logged every 2 (``more`` overrides)."""
+    return [
+        *smoke_flags(data_dir, workdir),
+        "--fc_units=64",
+        "--batch_size=8",
+        "--train_steps=4",
+        "--steps_per_loop=2",
+        "--eval_every=4",
+        "--checkpoint_every=4",
+        # --strategy=auto: TF_CONFIG names two workers, so MultiWorkerMirroredStrategy
+        *more,
+    ]
+
+
 def test_two_hosts_train_one_model_with_tfambient_train(data_dir, tmp_path):
     workdirs = [tmp_path / "host0", tmp_path / "host1"]
-
-    def args(index: int) -> list[str]:
-        return [
-            f"--flagfile={SMOKE}",
-            f"--data_dir={data_dir}",
-            f"--workdir={workdirs[index]}",
-            "--label=texture_k3",  # the test data's
-            "--fc_units=64",
-            "--batch_size=8",
-            "--train_steps=4",
-            "--steps_per_loop=2",
-            "--eval_every=4",
-            "--checkpoint_every=4",
-            # --strategy=auto: TF_CONFIG names two workers, so MultiWorkerMirroredStrategy
-        ]
-
-    workers = run_workers("tfambient-train", args)
+    workers = run_workers("tfambient-train", lambda i: train_flags(data_dir, workdirs[i]))
     assert_trained_together(workers, [2, 4])
     chief, other = workdirs
     assert sorted(p.name for p in chief.iterdir()) == [
@@ -92,6 +99,50 @@ def test_two_hosts_train_one_model_with_tfambient_train(data_dir, tmp_path):
     assert all("trained to step 4" in worker.stdout for worker in workers)
     assert f"backbone: {chief / 'export'}" in workers[0].stdout
     assert f"checkpoints: {other / 'workers' / '1'}" in workers[1].stdout
+
+
+def roll_back(checkpoints: Path, step: int) -> None:
+    """A checkpoint directory as a kill before the checkpoint after ``step`` leaves it."""
+    for path in checkpoints.glob("ckpt-*"):
+        if int(path.name.split(".")[0].removeprefix("ckpt-")) > step:
+            path.unlink()
+    shutil.rmtree(checkpoints / "best", ignore_errors=True)  # the evaluation came later
+    state = f'model_checkpoint_path: "ckpt-{step}"\nall_model_checkpoint_paths: "ckpt-{step}"\n'
+    (checkpoints / "checkpoint").write_text(state)
+
+
+def test_two_hosts_resume_where_they_stopped_and_a_finished_rerun_changes_nothing(
+    data_dir, tmp_path
+):
+    """Both workers stopped after logging step 4 but before checkpointing it: rerun, each
+    restores its own step-2 checkpoint (its input position and dropout states included) and
+    they log what a run never stopped logs, step 4 once; rerun again, nothing changes."""
+    references = [tmp_path / "reference0", tmp_path / "reference1"]
+    workdirs = [tmp_path / "host0", tmp_path / "host1"]
+    more = ("--checkpoint_every=2", "--keep_checkpoints=2", "--color_jitter=0.5")
+    done = run_workers("tfambient-train", lambda i: train_flags(data_dir, references[i], *more))
+    assert_trained_together(done, [2, 4])
+    for reference, workdir in zip(references, workdirs, strict=True):
+        shutil.copytree(reference, workdir)
+    (workdirs[0] / "result.json").unlink()  # written after the last checkpoint
+    shutil.rmtree(workdirs[0] / "export")
+    roll_back(workdirs[0] / "ckpt", 2)
+    roll_back(workdirs[1] / "workers" / "1" / "ckpt", 2)
+    assert logged_steps(workdirs[0]) == [2, 4]
+
+    resumed = run_workers("tfambient-train", lambda i: train_flags(data_dir, workdirs[i], *more))
+    assert_trained_together(resumed, [4])
+    assert logged_losses(resumed[0].stderr) == logged_losses(done[0].stderr)[1:]
+    assert_logged_alike(workdirs[0], references[0])
+    result = json.loads((workdirs[0] / "result.json").read_text())
+    assert_same_figures([without_timing(result["final"])], figures(references[0])[-1:])
+
+    finished = [contents(workdir) for workdir in workdirs]
+    rerun = run_workers("tfambient-train", lambda i: train_flags(data_dir, workdirs[i], *more))
+    for worker in rerun:
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        assert "trained to step 4" in worker.stdout
+    assert [contents(workdir) for workdir in workdirs] == finished
 
 
 def test_two_hosts_fine_tune_one_model_in_a_shared_workdir_with_tfambient_voc(tmp_path):

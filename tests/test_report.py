@@ -19,6 +19,7 @@ from records import class_jpeg
 from tiny import train_config
 
 from tfambient import cluster, data, models, report, visualize
+from tfambient.configs import ReportConfig
 from tfambient.contracts.files import write_json
 from tfambient.contracts.records import LabelName
 from tfambient.contracts.workdirs import DataDir, ProbeWorkdir
@@ -314,7 +315,7 @@ def test_a_unit_the_backbone_lacks_is_named(backbone):
 
 def test_sections_without_their_inputs_say_what_they_need(tmp_path, voc_dirs):
     random_only = [report.load_run(voc_dirs[-1])]
-    sections = report.build_sections(random_only, report.Options())
+    sections = report.build_sections(random_only, ReportConfig())
     omitted = {s.title.split(" (")[0] for s in sections if not (s.pictures or s.tables)}
     assert omitted == set(SECTIONS[1:5]) | {SECTIONS[7], SECTIONS[8]}
     assert all(s.notes for s in sections if s.title.split(" (")[0] in omitted)

@@ -1,5 +1,6 @@
 """The trainer knows no task: a task it has never seen (a linear classifier on points)
-trains, evaluates, keeps its best checkpoint and resumes; and it imports no task."""
+trains, evaluates, keeps its best checkpoint and resumes, exactly where it stopped (its input
+order and dropout too), dropping what was logged after its checkpoint; and it imports no task."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from killing import figures, tensorboard_curves
 
 from tfambient import trainer
+from tfambient.contracts.workdirs import RunWorkdir
 
 POINTS = 256
 
@@ -77,6 +80,67 @@ def test_a_task_the_trainer_has_never_seen_trains_evaluates_and_resumes(tmp_path
 
     again = trainer.fit(PointsTask(strategy), strategy, tmp_path, plan(30))
     assert [record["step"] for record in again] == [25, 30]  # resumed at step 20
+
+
+class ShuffledPointsTask(PointsTask):
+    """The points in a shuffled order, through a dropout layer: a resume must restore both."""
+
+    def __init__(self, strategy: tf.distribute.Strategy):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            layers = [keras.layers.Dense(8), keras.layers.Dropout(0.5), keras.layers.Dense(2)]
+            self.model = keras.Sequential([keras.Input((4,)), *layers])
+            self.optimizer = keras.optimizers.SGD(0.1)
+            self.optimizer.build(self.model.trainable_variables)
+
+    def train_inputs(self, context):
+        batch = context.get_per_replica_batch_size(16)
+        points_ = tf.data.Dataset.from_tensor_slices(points(1))
+        return points_.shuffle(POINTS, seed=1).repeat().batch(batch)
+
+
+def test_a_run_stopped_at_a_checkpoint_goes_on_as_a_run_never_stopped(tmp_path):
+    strategy = tf.distribute.get_strategy()
+    whole = trainer.fit(ShuffledPointsTask(strategy), strategy, tmp_path / "whole", plan(30))
+    trainer.fit(ShuffledPointsTask(strategy), strategy, tmp_path / "parts", plan(20))
+    rest = trainer.fit(ShuffledPointsTask(strategy), strategy, tmp_path / "parts", plan(30))
+    assert [r["loss"] for r in rest] == [r["loss"] for r in whole[-2:]]
+    assert figures(tmp_path / "parts") == figures(tmp_path / "whole")
+    # The best validation loss is the first (PointsTask validates on flipped labels), here too.
+    best = [
+        tf.train.latest_checkpoint(tmp_path / run / "ckpt" / "best") for run in ("parts", "whole")
+    ]
+    assert best[0].endswith("best-10") and best[1].endswith("best-10")
+    # Stopped at its last step, a run does nothing more.
+    assert trainer.fit(ShuffledPointsTask(strategy), strategy, tmp_path / "parts", plan(30)) == []
+
+
+def log(workdir: Path, steps: list[int]) -> None:
+    """metrics.jsonl lines and TensorBoard scalars at ``steps``, as a run logs them."""
+    writer = tf.summary.create_file_writer(str(workdir / "tb"))
+    for step in steps:
+        trainer.log_record(writer, workdir / "metrics.jsonl", {"step": step, "loss": step / 10})
+    writer.close()
+
+
+def test_a_resume_forgets_what_was_logged_after_its_checkpoint(tmp_path):
+    log(tmp_path, [5, 10, 15])
+    log(tmp_path, [20])  # a second event file, all of it past the checkpoint
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 25, "lo')  # cut short by a kill
+    layout = RunWorkdir(tmp_path)
+    trainer.forget_after(layout, 10)
+    assert [r["step"] for r in layout.read_metrics_log()] == [5, 10]
+    assert tensorboard_curves(tmp_path) == {"loss": [(5, 0.5), (10, 1.0)]}
+    assert len(list((tmp_path / "tb").iterdir())) == 1
+
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    kept = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in files}
+    trainer.forget_after(layout, 10)  # nothing past step 10: nothing rewritten
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in files} == kept
+
+    trainer.forget_after(layout, 0)  # a fresh start logs everything again
+    assert layout.read_metrics_log() == [] and not list((tmp_path / "tb").iterdir())
 
 
 def test_the_trainer_imports_no_task_and_tasks_import_no_other_task():

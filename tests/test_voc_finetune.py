@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from killing import assert_logged_alike, contents, kill_twice_and_rerun, logged_steps, run
 from tiny import FC_UNITS, IMAGE_SIZE, voc_config
 from voc_tree import USED, write_tree
 
@@ -205,6 +206,41 @@ def test_mirrored_over_two_devices_follows_the_one_device_run(voc_dir, tmp_path)
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).with_name("tfambient-voc")
     return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_killed_fine_tuning_resumes_exactly_and_a_rerun_changes_nothing(voc_dir, tmp_path):
+    """Killed right after a checkpoint and mid-interval, rerun: the figures, curves and APs
+    of a run never stopped (AlexNet's fc6 and fc7 train, under dropout)."""
+    reference, workdir = tmp_path / "reference", tmp_path / "killed"
+
+    def command(output: Path) -> list[str]:
+        return [
+            str(Path(sys.executable).with_name("tfambient-voc")),
+            f"--voc_dir={voc_dir}",
+            f"--workdir={output}",
+            "--mode=head",
+            f"--image_size={IMAGE_SIZE}",
+            f"--fc_units={FC_UNITS}",
+            "--batch_size=8",
+            "--train_steps=20",
+            "--steps_per_loop=2",
+            "--checkpoint_every=10",
+            "--test_crops=2",
+        ]
+
+    run(command(reference))
+    kill_twice_and_rerun(command(workdir), workdir)
+    assert logged_steps(workdir) == list(range(2, 21, 2))
+    assert_logged_alike(workdir, reference)
+    resumed, unstopped = (
+        json.loads((w / "metrics.json").read_text()) for w in (workdir, reference)
+    )
+    for key in ("map_voc07", "map_sklearn", "per_class"):  # scores ranked alike: APs equal
+        assert resumed[key] == unstopped[key], key
+
+    finished = contents(workdir)
+    run(command(workdir))
+    assert contents(workdir) == finished  # metrics.json, tables, model.keras, logs
 
 
 def test_the_command_prints_the_table_beside_the_published_numbers(voc_dir, tmp_path):

@@ -14,6 +14,18 @@ from tfambient.tasks import voc as finetune
 
 IMAGE_SIZE = 64
 FC_UNITS = 64  # AlexNet's fc6 and fc7 width (4096 as published)
+SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
+
+
+def smoke_flags(data_dir: Path | str, workdir: Path | str) -> list[str]:
+    """tfambient-train's flags as a user's smoke run gives them (flags/smoke.flags: a narrow
+    AlexNet with dropout), on the texture_k3 labels of the test data."""
+    return [
+        f"--flagfile={SMOKE}",
+        f"--data_dir={data_dir}",
+        f"--workdir={workdir}",
+        "--label=texture_k3",  # the test data's; the smoke flags name the demo's
+    ]
 
 
 def train_config(data_dir: Path | str, workdir: Path | str, **overrides) -> train.TrainConfig:

@@ -5,12 +5,13 @@ Every described field is a flag of the same name (tfambient/cli/common.py:
 define_dataclass_flags), and this module imports no TensorFlow, so that defining the flags,
 --help and checking the values start nothing: a multi-worker strategy must be created before
 TensorFlow starts its context. A command whose settings only its own module reads (describe,
-export, inspect) keeps its small dataclass there.
+export, inspect, synth) keeps its small dataclass there.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -94,6 +95,12 @@ class TrainConfig:
     checkpoint_every: int = option(1000, "Save a checkpoint every this many steps.")
     keep_checkpoints: int = option(3, "Checkpoints kept (besides the best by validation loss).")
     seed: int = option(0, "Random seed of initialisation, shuffling and augmentation.")
+    deterministic: bool = option(
+        True,
+        "Read, parse and batch in a fixed order (tf.data's deterministic interleave, map and "
+        "batch), so that a run, and a run resumed after a kill, gives the same figures; "
+        "--nodeterministic takes whatever input is ready first.",
+    )
     skip_corrupt: bool = option(
         False, "Skip and count corrupt records instead of stopping at the first."
     )
@@ -173,6 +180,12 @@ class VocConfig:
     checkpoint_every: int = option(1000, "Save a checkpoint every this many steps.")
     jit: bool = option(False, "Compile each training step with XLA.")
     seed: int = option(0, "Random seed of initialisation, crops and cross-validation folds.")
+    deterministic: bool = option(
+        True,
+        "Read, crop and batch the training images in a fixed order (tf.data's deterministic "
+        "map and batch), so that a run, and a run resumed after a kill, gives the same "
+        "figures; --nodeterministic takes whatever input is ready first.",
+    )
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -442,6 +455,47 @@ class FeaturesConfig:
         if self.pool not in POOLING:
             raise ValueError(f"--pool must be none or probe, got {self.pool!r}")
         _check_positive(self, ("image_size", "batch_size", "shard_size"))
+
+
+_UNIT_SPEC = re.compile(r"(?P<layer>\w+):(?P<units>\d+(?:,\d+)*)")
+
+
+def parse_units(spec: str) -> tuple[str, tuple[int, ...]]:
+    """ "conv5:3,17" -> ("conv5", (3, 17)); ValueError naming the expected form otherwise."""
+    match = _UNIT_SPEC.fullmatch(spec.replace(" ", ""))
+    if match is None:
+        raise ValueError(f"--maximize {spec!r}: expected LAYER:UNIT[,UNIT...], e.g. conv5:3,17")
+    return match["layer"], tuple(int(u) for u in match["units"].split(","))
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The knobs of tfambient-report (the runs are its arguments)."""
+
+    output: str = option("report", "Directory for index.html, report.md and figures/.")
+    data_dir: str | None = option(
+        None, "Prepared data directory; default: the one each run's config.json names."
+    )
+    units: int = option(6, "Most selective units shown per layer.", lower=1)
+    top_k: int = option(8, "Top-activating frames shown per unit.", lower=1)
+    max_images: int = option(
+        2000, "Frames (val first, then train) run through each backbone.", lower=1
+    )
+    maximize: tuple[str, ...] = option(
+        (),
+        "Units to maximize, LAYER:UNIT[,UNIT...] (e.g. conv5:3,17); repeat for more layers. "
+        "Default: the three most selective units of each studied layer.",
+        multi=True,
+    )
+    maximize_steps: int = option(100, "Gradient-ascent steps of activation maximization.", lower=1)
+    maximize_size: int = 128  # largest side of a maximized image (at most the run's crops)
+
+    def __post_init__(self):
+        self.units_to_maximize()  # a typo fails before any work
+
+    def units_to_maximize(self) -> list[tuple[str, tuple[int, ...]]]:
+        """--maximize parsed; [] = the most selective units."""
+        return [parse_units(spec) for spec in self.maximize]
 
 
 ENGINES = ("local", "beam")

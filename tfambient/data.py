@@ -32,7 +32,10 @@ give the same batches. Each pipeline draws its file order, record order and augm
 three seeds derived from (seed, pipeline id). Every random draw is a stateless op keyed by a
 per-record seed, from `tf.data.Dataset.random` in training and (seed, record index) in
 evaluation, so parallelism alone never changes the result. Evaluation is always deterministic
-and reads each record once.
+and reads each record once. An iterator over a training pipeline is saved and restored by
+tf.train.Checkpoint (the trainer checkpoints it): its position in the files, the shuffle
+buffers, the random stream and the batches it prepared ahead; restored, a deterministic
+pipeline goes on with the very batches it would have given.
 
 Corrupt data. A shard that stops early (a CRC failure, a truncation) or holds a record whose
 JPEG does not start with an SOI and end with an EOI marker is, by default, an error when the
@@ -656,6 +659,9 @@ def batches(
     ).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = deterministic
+    # A checkpoint of the iterator leaves out the skip_corrupt counter, which the pipeline only
+    # adds to (the trainer checkpoints the variable with the rest of the run).
+    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
     return batched.with_options(options)
 
 

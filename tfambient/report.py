@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator, PercentFormatter
 
 from tfambient import architectures
+from tfambient.configs import ReportConfig
 from tfambient.contracts.files import write_bytes, write_text
 from tfambient.contracts.manifest import Manifest
 from tfambient.contracts.records import LabelName
@@ -48,7 +49,6 @@ from tfambient.voc.metrics import SHORT_NAMES, APResult
 
 FIGURES_DIR = "figures"
 DPI = 110
-_UNIT_SPEC = re.compile(r"(?P<layer>\w+):(?P<units>\d+(?:,\d+)*)")
 MODES = ("head", "all", "svm")
 _NUMBER = re.compile(r"–|\d+(\.\d+)?")
 MODE_LINES = {"head": "-", "all": "--", "svm": ":"}
@@ -137,14 +137,6 @@ def load_run(path: str | Path) -> Run:
 def parse_label(label: str) -> LabelName | None:
     """ "texture_k30" -> its LabelName; None for "random", "unknown" and the like."""
     return LabelName.parse(label) if LabelName.is_valid(label) else None
-
-
-def parse_units(spec: str) -> tuple[str, tuple[int, ...]]:
-    """ "conv5:3,17" -> ("conv5", (3, 17)); ValueError naming the expected form otherwise."""
-    match = _UNIT_SPEC.fullmatch(spec.replace(" ", ""))
-    if match is None:
-        raise ValueError(f"--maximize {spec!r}: expected LAYER:UNIT[,UNIT...], e.g. conv5:3,17")
-    return match["layer"], tuple(int(u) for u in match["units"].split(","))
 
 
 def voc_names(runs: Sequence[VocRun]) -> list[str]:
@@ -241,19 +233,6 @@ class Section:
     pictures: list[Picture] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Options:
-    """The knobs of tfambient-report."""
-
-    data_dir: str | None = None  # overrides every run's config.json data_dir
-    units: int = 6
-    top_k: int = 8
-    max_images: int = 2000
-    maximize: tuple[tuple[str, tuple[int, ...]], ...] = ()  # () = the most selective units
-    maximize_steps: int = 100
-    maximize_size: int = 128
 
 
 # Figures
@@ -429,7 +408,7 @@ def maximization_figure(
 # Sections
 
 
-def _data_dir(config: dict | None, options: Options) -> Path | None:
+def _data_dir(config: dict | None, options: ReportConfig) -> Path | None:
     if options.data_dir:
         return Path(options.data_dir)
     if config and config.get("data_dir"):
@@ -438,7 +417,7 @@ def _data_dir(config: dict | None, options: Options) -> Path | None:
 
 
 def clusters_section(
-    pretext: Sequence[PretextRun], voc: Sequence[VocRun], options: Options
+    pretext: Sequence[PretextRun], voc: Sequence[VocRun], options: ReportConfig
 ) -> Section:
     section = Section(
         "1. Sound clusters (Figure 1)",
@@ -469,7 +448,7 @@ def clusters_section(
     return section
 
 
-def unit_sections(runs: Sequence[PretextRun], options: Options) -> tuple[Section, Section]:
+def unit_sections(runs: Sequence[PretextRun], options: ReportConfig) -> tuple[Section, Section]:
     """Figure 2 and activation maximization, which share each run's loaded backbone."""
     units = Section(
         "2. What units respond to (Figure 2)",
@@ -495,7 +474,7 @@ def unit_sections(runs: Sequence[PretextRun], options: Options) -> tuple[Section
     return units, maximized
 
 
-def _study_run(index: int, run: PretextRun, options: Options, units: Section, maxim: Section):
+def _study_run(index: int, run: PretextRun, options: ReportConfig, units: Section, maxim: Section):
     # TensorFlow loads here, only when a backbone is studied.
     from tfambient import models, visualize
 
@@ -506,7 +485,7 @@ def _study_run(index: int, run: PretextRun, options: Options, units: Section, ma
         return
     arch = run.config["arch"]
     backbone = models.load_backbone(run.backbone_file)
-    targets = [(layer, unit) for layer, numbers in options.maximize for unit in numbers]
+    targets = [(layer, unit) for layer, numbers in options.units_to_maximize() for unit in numbers]
     visualize.check_targets(backbone, targets)
     studies = _top_images(run, backbone, options, units)
     describe = f"{run.name} ({arch}, {run.config.get('label', '?')})"
@@ -539,7 +518,7 @@ def _study_run(index: int, run: PretextRun, options: Options, units: Section, ma
     )
 
 
-def _top_images(run: PretextRun, backbone, options: Options, units: Section) -> list:
+def _top_images(run: PretextRun, backbone, options: ReportConfig, units: Section) -> list:
     from tfambient import visualize
 
     data_dir = _data_dir(run.config, options)
@@ -780,7 +759,7 @@ def runs_table(
     return Table("Runs", ["directory", "kind", "what", "steps", "result"], rows)
 
 
-def build_sections(runs: Sequence[Run], options: Options) -> list[Section]:
+def build_sections(runs: Sequence[Run], options: ReportConfig) -> list[Section]:
     """Every section of the report, in the page's order."""
     pretext = [run for run in runs if isinstance(run, PretextRun)]
     voc = sorted((run for run in runs if isinstance(run, VocRun)), key=_sort_key)

@@ -5,14 +5,18 @@ model and its optimizer, built under the strategy's scope, its training inputs, 
 loss, a score to log while training and, if it has them, validation inputs and metrics. The
 trainer knows no task: :func:`fit` runs the task's model for :attr:`Plan.train_steps` steps,
 evaluating, checkpointing and logging as the :class:`Plan` says, and resumes where the last run
-stopped.
+stopped: exactly there, so that a run killed at any moment and rerun gives the figures of a run
+that was never stopped (see :func:`fit`).
 
 One custom loop (:class:`Loop`: ``strategy.run`` inside a ``tf.function`` running
 ``steps_per_loop`` steps) serves the default strategy (a CPU or one GPU), MirroredStrategy (the
 local GPUs) and MultiWorkerMirroredStrategy (hosts, from TF_CONFIG): Keras 3's ``Model.fit``
 fails under the last on TF 2.21, and one loop is easier to reason about than three. Keras
 supplies the layers and the optimizer; losses and scores are reduced across replicas explicitly,
-so the figures mean the same under every strategy.
+so the figures mean the same under every strategy. Each worker reads its training batches on
+the host through one iterator (checkpointed with the model) and hands them to its replicas
+(:func:`input_context`, :func:`next_batch`): the iterator that
+``distribute_datasets_from_function`` returns cannot be checkpointed.
 
 The work directory: ckpt/ (tf.train.CheckpointManager: the last N, and the best by validation
 loss), tb/ (TensorBoard), metrics.jsonl (one line per log or evaluation), beside the task's own
@@ -34,7 +38,7 @@ import keras
 import tensorflow as tf
 
 from tfambient import hosts
-from tfambient.contracts.files import atomic_path
+from tfambient.contracts.files import atomic_path, is_partial, write_text
 from tfambient.contracts.workdirs import RunWorkdir, TrainWorkdir
 
 logger = logging.getLogger(__name__)
@@ -84,6 +88,11 @@ class Task(abc.ABC):
         """TensorBoard summaries written once, when a run starts from scratch; none here."""
         return None
 
+    def checkpointed(self) -> dict[str, tf.Variable]:
+        """State of the task's own that a resumed run needs (the counters), saved with the
+        checkpoints."""
+        return {}
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -129,6 +138,43 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver is None or resolver.task_id in (0, None)
 
 
+def local_replicas(strategy: tf.distribute.Strategy) -> int:
+    """The replicas of this worker (the default strategy has one, and no device list)."""
+    if strategy.num_replicas_in_sync == 1:
+        return 1
+    return len(strategy.extended.worker_devices)
+
+
+def alone(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this worker trains alone: with other workers, creating variables and training
+    steps are collective, so every worker must build and fit the same model."""
+    return local_replicas(strategy) == strategy.num_replicas_in_sync
+
+
+def input_context(strategy: tf.distribute.Strategy) -> tf.distribute.InputContext:
+    """This worker's input pipeline, as ``distribute_datasets_from_function`` would describe it:
+    one pipeline per worker, batching for one replica."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    worker = resolver.task_id if resolver is not None and resolver.task_id is not None else 0
+    replicas = strategy.num_replicas_in_sync
+    return tf.distribute.InputContext(
+        num_input_pipelines=replicas // local_replicas(strategy),
+        input_pipeline_id=worker,
+        num_replicas_in_sync=replicas,
+    )
+
+
+def next_batch(strategy: tf.distribute.Strategy, iterator):
+    """The next global batch from a host iterator of one replica's batches: this worker's
+    replicas take its next batches, one each, in replica order, as the iterator of
+    ``distribute_datasets_from_function`` hands them out."""
+    replicas = local_replicas(strategy)
+    batches = [next(iterator) for _ in range(replicas)]
+    return strategy.experimental_distribute_values_from_function(
+        lambda context: batches[context.replica_id_in_sync_group % replicas]
+    )
+
+
 def own_dir(strategy: tf.distribute.Strategy, workdir: Path) -> Path:
     """Where this worker checkpoints: every worker saves (saving may need them all), the
     chief into the workdir, the others into workers/<task id>/."""
@@ -142,7 +188,8 @@ class Loop:
     ``tf.function``, for pretext training and VOC fine-tuning alike.
 
     ``loss(targets, logits)`` gives per-example losses, averaged over the global batch so that
-    replicas sum to the batch mean; ``score(targets, logits)`` a per-example accuracy.
+    replicas sum to the batch mean; ``score(targets, logits)`` a per-example accuracy. The
+    iterator it reads yields one replica's batches on the host (:func:`input_context`).
     """
 
     def __init__(
@@ -243,7 +290,7 @@ class Loop:
             with tf.control_dependencies([total_loss]):
                 asked = tf.timestamp()
             with tf.control_dependencies([asked]):
-                images, targets = next(iterator)
+                images, targets = next_batch(strategy, iterator)
             with tf.control_dependencies(strategy.experimental_local_results(images)):
                 waited += tf.timestamp() - asked
             loss, score = strategy.run(self._step, args=(images, targets))
@@ -254,13 +301,24 @@ class Loop:
 
 
 class Checkpoints:
-    """The last ``keep`` checkpoints and the best by validation loss, both resumable."""
+    """The last ``keep`` checkpoints and the best by validation loss, both resumable.
+
+    ``state`` names what else a resume needs (the input iterator, random states); a checkpoint
+    that holds more than is asked for (an export asks only for the model) restores too.
+    """
 
     def __init__(
-        self, model: keras.Model, optimizer: keras.optimizers.Optimizer, workdir: Path, keep: int
+        self,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        workdir: Path,
+        keep: int,
+        **state,
     ):
         directory = RunWorkdir(workdir).checkpoints
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        self.state = state
+        self.missing: list[str] = []  # what of ``state`` the restored checkpoint lacks
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
         self.last = tf.train.CheckpointManager(self.checkpoint, directory, keep)
         self.best = tf.train.CheckpointManager(
             self.checkpoint, directory / "best", 1, checkpoint_name="best"
@@ -268,7 +326,8 @@ class Checkpoints:
 
     def restore(self, number: int | None = None) -> int:
         """Resume from checkpoint ``number`` (default: the last one, if any); returns its
-        step (0 when starting fresh)."""
+        step (0 when starting fresh). A checkpoint without some of ``state`` (written before
+        tfambient saved it) restores its weights and step, and :attr:`missing` names the rest."""
         path = self.last.latest_checkpoint
         if number is not None:
             path = next((p for p in self.last.checkpoints if p.endswith(f"-{number}")), None)
@@ -276,9 +335,21 @@ class Checkpoints:
                 kept = ", ".join(p.rsplit("-", 1)[1] for p in self.last.checkpoints)
                 raise ValueError(f"no checkpoint {number} in {self.last.directory}; kept: {kept}")
         if path:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
-            logger.info("restored %s", path)
+            self.missing = self._missing_state(path)
+            status = self.checkpoint.restore(path).expect_partial()
+            if not self.missing:  # else the caller decides whether the run may go on
+                status.assert_existing_objects_matched()
+                logger.info("restored %s", path)
         return int(self.checkpoint.optimizer.iterations.numpy())
+
+    def _missing_state(self, path: str) -> list[str]:
+        """The names of ``state`` that hold something but have no entry in checkpoint ``path``."""
+        saved = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+        return [
+            name
+            for name, value in self.state.items()
+            if tf.nest.flatten(value) and not any(key.startswith(f"{name}/") for key in saved)
+        ]
 
     def save(self, step: int) -> None:
         self.last.save(checkpoint_number=step)
@@ -322,24 +393,50 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
     """Train ``task`` (built under ``strategy``) to ``plan.train_steps``, resuming from the
     last checkpoint in ``workdir``; returns the records logged by this call, one per loop.
 
+    A checkpoint holds all the state of a run: the weights, the optimizer (and so the step and
+    the schedule), the input iterator (its position, shuffle buffers and augmentation draws),
+    the model's random states (dropout), the best validation loss so far and the task's
+    counters. So a resumed run goes on as the stopped run would have, to the last digit when
+    its input pipeline is deterministic; what the stopped run logged after that checkpoint is
+    dropped (:func:`forget_after`) and logged again. A run already at its last step changes
+    nothing.
+
     Every worker trains and checkpoints (into :func:`own_dir`); only the chief evaluates,
     logs and keeps the best checkpoint.
     """
-    log_strategy(strategy)
     chief = is_chief(strategy)
+    iterator = iter(task.train_inputs(input_context(strategy)))
+    best = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_eval_loss")
     checkpoints = Checkpoints(
-        task.model, task.optimizer, own_dir(strategy, workdir), plan.keep_checkpoints
+        task.model,
+        task.optimizer,
+        own_dir(strategy, workdir),
+        plan.keep_checkpoints,
+        input=iterator,
+        random=random_states(task.model),
+        best_eval_loss=best,
+        **task.checkpointed(),
     )
     step = checkpoints.restore()
+    if checkpoints.missing and step < plan.train_steps:
+        raise ValueError(
+            f"{checkpoints.last.latest_checkpoint} has no {', '.join(checkpoints.missing)}: it "
+            "was written before tfambient saved the input position with the weights, so the run "
+            "cannot go on exactly where it stopped; start it again with a new --workdir"
+        )
+    log_strategy(strategy)
+    layout = RunWorkdir(workdir)
+    if chief:
+        forget_after(layout, step)
+    if step >= plan.train_steps:
+        return []
     loop = Loop.of(task, strategy, plan)
-    iterator = iter(strategy.distribute_datasets_from_function(task.train_inputs))
     validation = task.validation_inputs() if chief else None
     evaluation_step = validation_step(task) if validation is not None else None
-    layout = RunWorkdir(workdir)
     writer = tf.summary.create_file_writer(str(layout.tensorboard)) if chief else None
     if chief and step == 0:
         task.log_inputs(writer)
-    best, history = math.inf, []
+    history = []
     while step < plan.train_steps:
         steps = min(plan.steps_per_loop, plan.train_steps - step)
         record = {"step": step + steps} | loop.run_steps(iterator, steps)
@@ -353,11 +450,36 @@ def fit(task: Task, strategy: tf.distribute.Strategy, workdir: Path, plan: Plan)
             _weight_histograms(writer, step, task.model)
         history.append(record)
         if plan.checkpoint_due(step):
+            if writer is not None:  # what a resume keeps is on disk
+                writer.flush()
+            # Only the chief evaluates; the best loss is saved with the step it was reached by.
+            improved = record.get("eval_loss", math.inf) < float(best.numpy())
+            if improved:
+                best.assign(record["eval_loss"])
             checkpoints.save(step)
-            if record.get("eval_loss", math.inf) < best:  # only the chief evaluates
-                best = record["eval_loss"]
+            if improved:
                 checkpoints.save_best(step)
     return history
+
+
+def random_states(model: keras.Model) -> list:
+    """The model's random-number states (dropout's seed generators): Keras counts them among
+    ``model.variables`` but not among its weights, which are all tf.train.Checkpoint saves of
+    a model."""
+    weights = {id(variable) for variable in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
+
+
+def last_record(workdir: Path) -> dict:
+    """The last figures a run logged in metrics.jsonl ({} before its first log)."""
+    records = RunWorkdir(workdir).read_metrics_log()
+    return records[-1] if records else {}
+
+
+def finished(recorded: dict, settings: dict) -> bool:
+    """Whether the settings a run recorded with its result are ``settings`` (as JSON stores
+    them): then the run finished, and rerunning the same command has nothing to do."""
+    return recorded == json.loads(json.dumps(settings))
 
 
 def log_strategy(strategy: tf.distribute.Strategy) -> None:
@@ -389,6 +511,78 @@ def log_record(writer, metrics_path: Path, record: dict) -> None:
         for key, value in record.items():
             if key != "step":
                 tf.summary.scalar(key, value)
+
+
+def forget_after(workdir: RunWorkdir, step: int) -> None:
+    """Drop what a stopped run logged after ``step``, the step its rerun resumes from, so that
+    the rerun's figures replace it rather than repeat it: metrics.jsonl keeps its lines up to
+    ``step``, TensorBoard's event files their events up to it (on a fresh start, none: step 0
+    is logged again). A line or event cut short by a kill goes too. Nothing is rewritten when
+    nothing goes."""
+    _truncate_metrics(workdir.metrics_log, step)
+    if workdir.tensorboard.is_dir():
+        _truncate_events(workdir.tensorboard, step)
+
+
+def _logged_step(line: str) -> int | None:
+    """The step of a metrics.jsonl line; None for a line a kill cut short."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    if not path.is_file():
+        return
+    text = path.read_text()
+    kept = [
+        line.rstrip("\n") + "\n"
+        for line in text.splitlines(keepends=True)
+        if (logged := _logged_step(line)) is not None and logged <= step
+    ]
+    if "".join(kept) != text:
+        write_text(path, "".join(kept))
+
+
+def _event_records(path: Path) -> tuple[list[bytes], bool]:
+    """The whole records of an event file, and whether a kill cut its last one short."""
+    records = []
+    try:
+        for record in tf.data.TFRecordDataset(str(path)):
+            records.append(record.numpy())
+    except tf.errors.DataLossError:
+        return records, True
+    return records, False
+
+
+def _kept(event, step: int) -> bool:
+    """Whether a resume from ``step`` keeps an event: the file's own (its version) and the
+    summaries up to ``step``, unless the run starts afresh and logs step 0 again."""
+    return not event.HasField("summary") or (step > 0 and event.step <= step)
+
+
+def _truncate_events(directory: Path, step: int) -> None:
+    """Each event file without the events past ``step``. TensorBoard's two loaders tell a
+    restart differently (the Rust one by a step going back, the Python one only by a
+    SessionLog.START event) and a script reading the files sees every event; with the
+    events gone, every reader draws one curve."""
+    for path in directory.iterdir():
+        if is_partial(path):  # a rewrite a kill interrupted; TensorBoard would read it
+            path.unlink()
+    for path in sorted(directory.glob("*tfevents*")):
+        records, torn = _event_records(path)
+        events = [tf.compat.v1.Event.FromString(record) for record in records]
+        keep = [_kept(event, step) for event in events]
+        if all(keep) and not torn:
+            continue
+        if not any(k and event.HasField("summary") for k, event in zip(keep, events, strict=True)):
+            path.unlink()
+            continue
+        with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as out:
+            for record, kept in zip(records, keep, strict=True):
+                if kept:
+                    out.write(record)
 
 
 def _weight_histograms(writer, step: int, model: keras.Model) -> None:

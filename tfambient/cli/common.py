@@ -161,7 +161,8 @@ def _flags_parser(module_names: Sequence[str]) -> Callable[[Sequence[str]], list
 def define_dataclass_flags(cls, module: str, flag_values=flags.FLAGS) -> None:
     """One flag per described field of the dataclass ``cls``, so a config and its command
     cannot drift: the field's name (or its ``flag`` metadata), default and type (a tuple is
-    a comma-separated list, a field with ``choices`` an enum), and the help, bounds and
+    a comma-separated list, or a repeatable flag with ``multi``; a field with ``choices`` an
+    enum), and the help, bounds and
     choices its metadata gives (see :func:`tfambient.configs.option`). Fields without help
     are derived, not flags. The flags are listed by --help as ``module``'s."""
     if module == "__main__":  # run with python -m: absl files its flags under the script
@@ -210,7 +211,8 @@ def _define_field_flag(field: dataclasses.Field, kind: type, flag_values) -> Non
         flags.DEFINE_enum(name, default, list(meta["choices"]), help_text, flag_values=flag_values)
     elif kind is tuple:
         listed = None if default is None else [str(v) for v in default]
-        flags.DEFINE_list(name, listed, help_text, flag_values=flag_values)
+        define = flags.DEFINE_multi_string if meta.get("multi") else flags.DEFINE_list
+        define(name, listed, help_text, flag_values=flag_values)
     elif kind is bool:
         flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
     elif kind in (int, float):

@@ -14,30 +14,16 @@ missing says so instead. See docs/report.md for how to read each figure.
 
 from __future__ import annotations
 
-from absl import flags
-
-from tfambient.cli.common import UserError, load_tensorflow
+from tfambient.cli.common import (
+    UserError,
+    dataclass_from_flags,
+    define_dataclass_flags,
+    load_tensorflow,
+)
 from tfambient.cli.common import run as run_app
+from tfambient.configs import ReportConfig
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("output", "report", "Directory for index.html, report.md and figures/.")
-flags.DEFINE_string(
-    "data_dir", None, "Prepared data directory; default: the one each run's config.json names."
-)
-flags.DEFINE_integer("units", 6, "Most selective units shown per layer.", lower_bound=1)
-flags.DEFINE_integer("top_k", 8, "Top-activating frames shown per unit.", lower_bound=1)
-flags.DEFINE_integer(
-    "max_images", 2000, "Frames (val first, then train) run through each backbone.", lower_bound=1
-)
-flags.DEFINE_multi_string(
-    "maximize",
-    [],
-    "Units to maximize, LAYER:UNIT[,UNIT...] (e.g. conv5:3,17); repeat for more layers. "
-    "Default: the three most selective units of each studied layer.",
-)
-flags.DEFINE_integer(
-    "maximize_steps", 100, "Gradient-ascent steps of activation maximization.", lower_bound=1
-)
+define_dataclass_flags(ReportConfig, __name__)
 
 
 def main(argv: list[str]) -> None:
@@ -48,25 +34,17 @@ def main(argv: list[str]) -> None:
             "give at least one run directory (tfambient-train, tfambient-voc or tfambient-probe)"
         )
     try:
+        options = dataclass_from_flags(ReportConfig)
         runs = [report.load_run(path) for path in argv[1:]]
-        maximize = tuple(report.parse_units(spec) for spec in FLAGS.maximize)
     except ValueError as error:
         raise UserError(str(error)) from None
-    options = report.Options(
-        data_dir=FLAGS.data_dir,
-        units=FLAGS.units,
-        top_k=FLAGS.top_k,
-        max_images=FLAGS.max_images,
-        maximize=maximize,
-        maximize_steps=FLAGS.maximize_steps,
-    )
     if any(isinstance(run, report.PretextRun) for run in runs):
         load_tensorflow()
     try:
         sections = report.build_sections(runs, options)
     except ValueError as error:
         raise UserError(str(error)) from None
-    index = report.write_report(sections, FLAGS.output)
+    index = report.write_report(sections, options.output)
     omitted = [s.title for s in sections if not (s.pictures or s.tables)]
     print(report.markdown_table(sections[0].tables[0]))  # the runs and their headline figures
     print(f"\nreport: {index}")

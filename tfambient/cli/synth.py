@@ -16,47 +16,52 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import asdict, dataclass
 
 from absl import flags
 
-from tfambient.cli.common import UserError
+from tfambient.cli.common import UserError, dataclass_from_flags, define_dataclass_flags
 from tfambient.cli.common import run as run_app
+from tfambient.configs import option
 from tfambient.world import CLIP_DURATION_S, MIN_DURATION_S, MIN_VOC_IMAGES, write_world
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string(
-    "output_dir", None, "Where corpus/, VOCdevkit/, scenes/ and world.json go (created if missing)."
-)
-flags.DEFINE_integer(
-    "clips", 300, "Video clips in the corpus, shared evenly by the six scenes.", lower_bound=1
-)
-flags.DEFINE_integer(
-    "voc_images",
-    600,
-    "Images in the VOC tree: half test, a quarter each train and val (VOC 2007's proportions).",
-    lower_bound=MIN_VOC_IMAGES,
-)
-flags.DEFINE_integer(
-    "scene_images",
-    90,
-    "Pictures per scene in scenes/ (a third val, the rest train); 0: no scene tree.",
-    lower_bound=0,
-)
-flags.DEFINE_integer("seed", 0, "Random seed: the same seed and sizes write the same files.")
-flags.DEFINE_float(
-    "duration_s",
-    CLIP_DURATION_S,
-    "Seconds per clip (at least tfambient-prepare's 3.75 s audio window).",
-    lower_bound=MIN_DURATION_S,
-)
-flags.DEFINE_integer(
-    "num_workers", -1, "Worker processes; -1: one per CPU core; 0: no subprocesses.", lower_bound=-1
-)
-flags.DEFINE_bool(
-    "overwrite", False, "Replace a world (or an unfinished tree) already in --output_dir."
-)
-flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The world's sizes and seed, and how it is written."""
+
+    output_dir: str | None = option(
+        None, "Where corpus/, VOCdevkit/, scenes/ and world.json go (created if missing)."
+    )
+    clips: int = option(300, "Video clips in the corpus, shared evenly by the six scenes.", lower=1)
+    voc_images: int = option(
+        600,
+        "Images in the VOC tree: half test, a quarter each train and val (VOC 2007's proportions).",
+        lower=MIN_VOC_IMAGES,
+    )
+    scene_images: int = option(
+        90,
+        "Pictures per scene in scenes/ (a third val, the rest train); 0: no scene tree.",
+        lower=0,
+    )
+    seed: int = option(0, "Random seed: the same seed and sizes write the same files.")
+    duration_s: float = option(
+        CLIP_DURATION_S,
+        "Seconds per clip (at least tfambient-prepare's 3.75 s audio window).",
+        lower=MIN_DURATION_S,
+    )
+    num_workers: int = option(
+        -1, "Worker processes; -1: one per CPU core; 0: no subprocesses.", lower=-1
+    )
+    overwrite: bool = option(
+        False, "Replace a world (or an unfinished tree) already in --output_dir."
+    )
+    progress: bool = option(True, "Show a progress bar.")
+
+
+define_dataclass_flags(SynthConfig, __name__)
 
 
 def num_workers() -> int:
@@ -88,17 +93,8 @@ def main(argv: list[str]) -> None:
         raise UserError("--output_dir is required")
     started = time.monotonic()
     try:
-        world = write_world(
-            FLAGS.output_dir,
-            clips=FLAGS.clips,
-            voc_images=FLAGS.voc_images,
-            scene_images=FLAGS.scene_images,
-            seed=FLAGS.seed,
-            duration_s=FLAGS.duration_s,
-            num_workers=num_workers(),
-            overwrite=FLAGS.overwrite,
-            progress=FLAGS.progress,
-        )
+        settings = asdict(dataclass_from_flags(SynthConfig))
+        world = write_world(**settings | {"num_workers": num_workers()})
     except ValueError as error:
         raise UserError(str(error)) from None
     except OSError as error:

@@ -6,8 +6,10 @@
 Streams the shards of a tfambient-prepare directory into AlexNet or ResNet-18 with a softmax
 (cluster ids) or sigmoid (PCA sign bits) head, with AdamW and a one-cycle schedule, under the
 strategy --strategy picks (one device, all local GPUs, or the hosts of TF_CONFIG). Rerunning
-the same command resumes from the last checkpoint in --workdir. At the end the backbone is
-exported to WORKDIR/export/backbone (SavedModel) and WORKDIR/export/backbone.keras.
+the same command resumes from the last checkpoint in --workdir exactly where the run stopped
+(the input stream and dropout included); rerunning a finished run changes nothing. At the
+end the backbone is exported to WORKDIR/export/backbone (SavedModel) and
+WORKDIR/export/backbone.keras.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@
 --mode=svm fits a linear SVM per class on frozen, L2-normalized features of --layer. The
 defaults are the protocol of the self-supervised literature (SGD, crops of 10-50 % of the
 image, 10 test crops averaged; lr and its halving period follow the mode unless given).
-Rerunning the same command resumes fine-tuning from WORKDIR/ckpt. The result: the AP table
-printed at the end and WORKDIR/metrics.json, ap_table.{md,csv,json}, model.keras,
-problems.csv (images skipped or corrected, and why), tb/ (TensorBoard).
+Rerunning the same command resumes fine-tuning from WORKDIR/ckpt exactly where it stopped;
+rerunning a finished run changes nothing. The result: the AP table printed at the end and
+WORKDIR/metrics.json, ap_table.{md,csv,json}, model.keras, problems.csv (images skipped or
+corrected, and why), tb/ (TensorBoard).
 """
 
 from __future__ import annotations

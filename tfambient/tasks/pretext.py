@@ -126,9 +126,12 @@ class PretextTask(trainer.Task):
     def counters(self) -> dict[str, int]:
         return {} if self.skipped is None else {"skipped_records": int(self.skipped.numpy())}
 
+    def checkpointed(self) -> dict[str, tf.Variable]:
+        return {} if self.skipped is None else {"skipped_records": self.skipped}
+
     def log_inputs(self, writer: tf.summary.SummaryWriter) -> None:
         """What the network sees: a few augmented training inputs."""
-        images, _ = next(iter(self._augmented(8)))
+        images, _ = next(iter(self._augmented(8, skip_corrupt=self.config.skip_corrupt)))
         with writer.as_default(step=0):
             tf.summary.image("augmented_inputs", data.image_grid(images, 8), max_outputs=8)
 
@@ -142,6 +145,7 @@ class PretextTask(trainer.Task):
             training=True,
             augment=self.augment,
             seed=self.config.seed,
+            deterministic=self.config.deterministic,
             **options,
         )
 
@@ -194,20 +198,39 @@ def plan(config: TrainConfig) -> trainer.Plan:
 def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Train (or resume) to ``config.train_steps``; export the backbone; return the result.
 
+    A run that finished with the same config is left as it is (its result is returned).
     ``strategy`` overrides ``config.strategy`` (tests place replicas on logical CPUs).
     """
     workdir = Path(config.workdir)
+    layout = TrainWorkdir(workdir)
     strategy = strategy or trainer.make_strategy(config.strategy)
+    done = finished_result(layout, config)
+    if done is not None and trainer.alone(strategy):
+        return done | {"history": []}
     if trainer.is_chief(strategy):  # the others write only their checkpoints (own_dir)
         trainer.write_config(workdir, config)
     task = PretextTask(config, strategy)
     history = trainer.fit(task, strategy, workdir, plan(config))
-    result = {"config": asdict(config), "final": history[-1] if history else {}}
+    if done is not None:  # the workers of a finished run restored its end together
+        return done | {"history": history}
+    # Nothing trained: a run killed after its last checkpoint, whose last figures were logged
+    # (a worker other than the chief logs none: its step).
+    reached = {"step": int(task.optimizer.iterations.numpy())}
+    final = history[-1] if history else trainer.last_record(workdir) or reached
+    result = {"config": asdict(config), "final": final}
     if trainer.is_chief(strategy):
-        layout = TrainWorkdir(workdir)
         trainer.export(task.backbone, layout)
         write_json(layout.result, result)
     return result | {"history": history}
+
+
+def finished_result(layout: TrainWorkdir, config: TrainConfig) -> dict | None:
+    """The result of a run in ``layout`` that finished with ``config``; None if there is none
+    (a worker other than the chief writes no result)."""
+    if not layout.result.is_file():
+        return None
+    result = layout.read_result()
+    return result if trainer.finished(result.get("config"), asdict(config)) else None
 
 
 def export_checkpoint(workdir: Path, number: int | None = None) -> Path:

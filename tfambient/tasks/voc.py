@@ -171,6 +171,7 @@ def train_dataset(
         training=True,
         seed=config.seed,
         input_context=input_context,
+        deterministic=config.deterministic,
         shuffle_buffer=SHUFFLE_BUFFER,
     )
 
@@ -347,14 +348,18 @@ def tuned_scores(
     test_voc: VocSplit,
     config: VocConfig,
     strategy: tf.distribute.Strategy,
-) -> np.ndarray:
+    finished: bool = False,
+) -> np.ndarray | None:
     """The head and all modes: fine-tune a VOC model on the backbone (saved as
-    WORKDIR/model.keras), and its test scores (n, 20)."""
+    WORKDIR/model.keras), and its test scores (n, 20). The workers of a ``finished`` run only
+    restore its end (together: creating variables is collective); None."""
     workdir = Path(config.workdir)
     freeze(backbone, config.mode)
     with strategy.scope():
         model = voc_model(backbone, config.image_size)
     finetune(model, train_voc, config, strategy, workdir)
+    if finished:
+        return None
     scores = test_scores(model, test_voc, config)
     if trainer.is_chief(strategy):
         with atomic_path(VocWorkdir(workdir).model) as tmp:
@@ -363,15 +368,21 @@ def tuned_scores(
 
 
 def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
-    """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json."""
+    """Fine-tune (or probe) and evaluate; write WORKDIR's results; return metrics.json.
+
+    A run that finished with the same settings is left as it is (its metrics are returned).
+    """
+    layout = VocWorkdir(config.workdir)
     strategy = strategy or trainer.make_strategy(config.strategy)
+    done = finished_metrics(layout, config)
+    if done is not None and trainer.alone(strategy):
+        return done
     with strategy.scope():  # first: a wrong --backbone fails before any data is read
         backbone, pretext = load_backbone(config)
     train_voc = read_source(config, config.train_split)
     test_voc = read_source(config, config.test_split)
     workdir = Path(config.workdir)
     chief = trainer.is_chief(strategy)
-    layout = VocWorkdir(workdir)
     if chief:  # the others write only their checkpoints (trainer.own_dir)
         trainer.write_config(workdir, config)
         write_problems(layout.problems, [train_voc, test_voc])
@@ -382,13 +393,25 @@ def run(config: VocConfig, strategy: tf.distribute.Strategy | None = None) -> di
     if config.mode == "svm":
         scores, extra = probe(backbone, train_voc, test_voc, config)
     else:
-        scores, extra = tuned_scores(backbone, train_voc, test_voc, config, strategy), {}
+        finished = done is not None
+        scores, extra = tuned_scores(backbone, train_voc, test_voc, config, strategy, finished), {}
+    if done is not None:  # the workers of a finished run restored its end together
+        return done
     result = class_aps(scores, test_voc.targets)
     metrics = describe_result(config, backbone.name, pretext, result, len(test_voc)) | extra
     if trainer.is_chief(strategy):
         result.write(workdir)
         write_json(layout.metrics, metrics)
     return metrics
+
+
+def finished_metrics(layout: VocWorkdir, config: VocConfig) -> dict | None:
+    """metrics.json of a run in ``layout`` that finished with ``config``'s settings; None if
+    there is none (a worker other than the chief writes no metrics)."""
+    if not layout.is_finished():
+        return None
+    metrics = layout.read_metrics()
+    return metrics if trainer.finished(metrics.get("settings"), config.settings()) else None
 
 
 def describe_result(
