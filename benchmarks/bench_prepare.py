@@ -25,6 +25,13 @@ Then ``run_extraction`` (the preparation's process pool) with 1 and os.cpu_count
 in the same rounds: clips/s from the k-th result to the last (so pool start-up and each
 worker's first, cache-filling clip are left out), per worker, and with start-up included.
 
+Then the two engines of tfambient-prepare on the same clips, two workers each: the local
+engine (``LocalEngine.extract``: a process pool, parts committed) and the Apache Beam engine
+(``BeamEngine.extract``: a pipeline on the Python DirectRunner with direct_num_workers=2,
+records through Beam's TFRecord sink, the part committed), each on n and on 2n clips: the
+steady rate is n / (t(2n) - t(n)), the fixed start-up cost t(n) - n / rate. Goal: Beam's
+steady rate >= 0.8 of the local engine's. ``--engines_only`` measures just this.
+
 Read it as: the ratio full/decode-alone throughput is the share of a worker's time that
 decoding takes; the goal is >= 0.5 (describing, encoding and writing cost no more than
 decoding). Ratios compare passes of the same run; "per-round ratio" pairs the passes of
@@ -34,6 +41,7 @@ figure. Media files are read from the page cache (they were just written or read
 
     .venv/bin/python benchmarks/bench_prepare.py [--clips 16] [--repeats 5] [--clip_dir DIR]
     .venv/bin/python benchmarks/bench_prepare.py --quick    # smoke run: 4 clips, 1 repeat
+    .venv/bin/python benchmarks/bench_prepare.py --engines_only --repeats 2  # engines only
 """
 
 from __future__ import annotations
@@ -69,6 +77,8 @@ HEIGHT, WIDTH = 360, 640
 RATE = 44_100
 CACHE_NAME = "tfambient_bench_prepare_v2"  # bump when the generator changes
 GOAL = 0.5
+BEAM_GOAL = 0.8
+ENGINE_WORKERS = 2
 
 
 # ---------------------------------------------------------------------------- clips
@@ -281,6 +291,73 @@ def pool_pass(jobs, settings: ExtractSettings, workers: int, prepare) -> tuple[f
     return steady, len(stamps) / (stamps[-1] - start)
 
 
+def engine_seconds(engine, jobs, settings: ExtractSettings, scratch: Path, prepare) -> float:
+    """Wall seconds for ``engine`` to extract and commit ``jobs`` into a fresh part store."""
+    parts = Path(tempfile.mkdtemp(dir=scratch)) / "parts" / "task-00000-of-00001"
+    store = prepare.PartStore(parts)
+    start = time.perf_counter()
+    try:
+        engine.extract(jobs, store, settings, False)
+        seconds = time.perf_counter() - start
+        failed = [f for s in store.sidecars.values() for f in s["failures"]]
+        if failed:
+            raise SystemExit(f"extraction failed: {failed[0]}")
+    finally:
+        store.close()
+        shutil.rmtree(parts.parent.parent)
+    return seconds
+
+
+def renamed_jobs(jobs, count: int) -> list[tuple[Segment, ClipFile]]:
+    """``count`` jobs cycling through the clips, each with a clip id of its own."""
+    cycled = itertools.islice(itertools.cycle(jobs), count)
+    return [(replace(s, ytid=f"e{i:05d}{s.ytid[6:]}"), c) for i, (s, c) in enumerate(cycled)]
+
+
+def engines(jobs, settings: ExtractSettings, scratch: Path, args, prepare) -> None:
+    """Local vs Beam engine, two workers each: steady clips/s and fixed start-up seconds."""
+    from tfambient import beam_engine
+
+    local = prepare.LocalEngine(ENGINE_WORKERS)
+    options = beam_engine.pipeline_options(
+        f"runner=DirectRunner,direct_num_workers={ENGINE_WORKERS},"
+        "direct_running_mode=multi_processing"
+    )
+    beam = beam_engine.BeamEngine(options)
+    n = args.engine_clips
+    sizes = {n: renamed_jobs(jobs, n), 2 * n: renamed_jobs(jobs, 2 * n)}
+    times: dict[str, dict[int, list[float]]] = {"local": {}, "beam": {}}
+    for round_ in range(args.repeats):
+        progress(
+            f"engines, round {round_ + 1}/{args.repeats}: local and Beam on {n} and {2 * n} clips"
+        )
+        for name, engine in (("local", local), ("beam", beam)):
+            for size, batch in sizes.items():
+                seconds = engine_seconds(engine, batch, settings, scratch, prepare)
+                times[name].setdefault(size, []).append(seconds)
+    rows, rates = [], {}
+    for name, by_size in times.items():
+        small, large = min(by_size[n]), min(by_size[2 * n])
+        rates[name] = n / (large - small)
+        startup = small - n / rates[name]
+        rows.append([name, f"{small:.1f}", f"{large:.1f}", f"{rates[name]:.2f}", f"{startup:.1f}"])
+    print()
+    print(f"engines, {ENGINE_WORKERS} workers each, best of {args.repeats}: t(n) and t(2n) for "
+          f"n={n} clips, steady rate n/(t(2n)-t(n)), start-up t(n)-n/rate")  # fmt: skip
+    table(["engine", "t(n) s", "t(2n) s", "steady clips/s", "start-up s"], rows)
+    ratio = rates["beam"] / rates["local"]
+    verdict = "PASS" if ratio >= BEAM_GOAL else "below goal"
+    print(f"Beam/local steady throughput: {ratio:.2f} (goal >= {BEAM_GOAL}): {verdict}")
+
+
+def compare_engines(jobs, settings: ExtractSettings, args, prepare) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="engines-", dir=args.clip_dir))
+    try:
+        engines(jobs, settings, scratch, args, prepare)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def best(passes: list[Pass]) -> Pass:
     return min(passes, key=lambda p: p.wall)
 
@@ -330,6 +407,12 @@ def main() -> None:
         "--max_workers", type=int, default=os.cpu_count() or 1, help="largest pool measured"
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 clips, 1 repeat")
+    parser.add_argument(
+        "--engines_only", action="store_true", help="only local engine vs Beam engine"
+    )
+    parser.add_argument(
+        "--engine_clips", type=int, default=48, help="n of the engines' t(n) and t(2n)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.clips, args.repeats = 4, 1
@@ -361,6 +444,10 @@ def main() -> None:
         f"descriptors {','.join(settings.descriptors)}; {args.repeats} pass(es) per figure, "
         f"best kept; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
+
+    if args.engines_only:
+        compare_engines(jobs, settings, args, prepare)
+        return
 
     counts = sorted({1, args.max_workers})
     pool_jobs = list(itertools.islice(itertools.cycle(jobs), max(clips, 8 * max(counts))))
@@ -452,6 +539,7 @@ def main() -> None:
         f"run: {time.perf_counter() - began:.0f} s wall; load average at the end "
         f"{os.getloadavg()[0]:.2f} (other processes on these CPUs skew the pool figures most)"
     )
+    compare_engines(jobs, settings, args, prepare)
 
 
 if __name__ == "__main__":

@@ -294,6 +294,35 @@ def test_nearest_examples_match_a_sort_of_everything_fed():
     assert summary.per_cluster == per_cluster
 
 
+def test_merged_summaries_equal_one_fed_everything():
+    """What a Beam CombineFn does: summaries of parts of the stream, merged in order, are
+    the summary of the whole stream."""
+    rng = np.random.default_rng(11)
+    k, per_cluster, n = 5, 3, 240
+    labels, sq_distances, is_val, thumbnails = _stream(rng, n, k)
+    tags = [[f"/m/{label}", "/m/all"] for label in labels]
+    whole = ClusterSummary(k, per_cluster=per_cluster)
+    parts = [ClusterSummary(k, per_cluster=per_cluster) for _ in range(3)]
+    for summary, (start, stop) in [
+        (whole, (0, n)),
+        *zip(parts, [(0, 7), (7, 100), (100, n)], strict=True),
+    ]:
+        summary.update(
+            labels[start:stop],
+            sq_distances[start:stop],
+            is_val[start:stop],
+            thumbnails[start:stop],
+            tags[start:stop],
+        )
+    merged = ClusterSummary(k, per_cluster=per_cluster)
+    for part in parts:
+        merged.merge(part)
+    assert merged.to_json() == whole.to_json()
+    assert [merged.nearest(c) for c in range(k)] == [whole.nearest(c) for c in range(k)]
+    with pytest.raises(ValueError, match="cannot merge"):
+        merged.merge(ClusterSummary(k + 1, per_cluster=per_cluster))
+
+
 def test_sizes_per_split_and_mean_distance():
     rng = np.random.default_rng(10)
     k, n = 4, 200

@@ -171,6 +171,12 @@ def test_the_temporary_keeps_the_extension(tmp_path):
     assert (tmp_path / "model.keras").read_bytes() == b"x"
 
 
+def test_a_temporary_on_another_filesystem_keeps_its_url():
+    tmp = files.temporary_name("gs://bucket/data/shards/train-00000-of-00001.tfrecord")
+    assert tmp.startswith("gs://bucket/data/shards/.train-00000-of-00001.")
+    assert tmp.endswith(".tfrecord") and files.is_partial(tmp)
+
+
 def test_runs_are_told_apart_by_the_workdir_readers(tmp_path):
     train, voc = TrainWorkdir(tmp_path / "t"), VocWorkdir(tmp_path / "v")
     train.root.mkdir()

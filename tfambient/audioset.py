@@ -490,7 +490,7 @@ def _ontology_row_problem(
 class ClipFile:
     """A file on disk holding a segment; ``naming`` says which file name scheme matched."""
 
-    path: Path
+    path: Path | str  # a URL on another filesystem
     has_video: bool
     naming: str
 
@@ -544,7 +544,11 @@ class MediaIndex:
         if not matches:
             return None
         audio_only, _, _, naming, path = min(matches)
-        return ClipFile(Path(path), has_video=not audio_only, naming=naming)
+        # A URL (another filesystem's, for the Beam engine) stays a string: a Path would
+        # fold its "//".
+        return ClipFile(
+            path if "://" in path else Path(path), has_video=not audio_only, naming=naming
+        )
 
 
 def _naming(tail: str | None, namings: dict[str, str]) -> str | None:

@@ -451,6 +451,28 @@ class ClusterSummary:
         if tags is not None:
             self._count_tags(labels, tags)
 
+    def merge(self, other: ClusterSummary) -> ClusterSummary:
+        """Add what ``other`` summarised (another worker's share of the same clustering),
+        as if its examples had been fed after this one's; returns self."""
+        if (other.k, other.per_cluster) != (self.k, self.per_cluster):
+            raise ValueError(
+                f"cannot merge a summary of k={other.k}, {other.per_cluster} per cluster "
+                f"into one of k={self.k}, {self.per_cluster}"
+            )
+        self.train_sizes += other.train_sizes
+        self.val_sizes += other.val_sizes
+        self._sq_distance_sums += other._sq_distance_sums
+        for mine, theirs in zip(self._tags, other._tags, strict=True):
+            mine.update(theirs)
+        self._keep_nearest(
+            other._near_cluster,
+            other._near_distance,
+            other._near_index + self._seen,
+            other._near_thumbnail,
+        )
+        self._seen += other._seen
+        return self
+
     def _check_batch(
         self, labels: Any, sq_distances: Any, is_val: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -253,7 +254,10 @@ class PrepareConfig:
         "beside the first CSV, if there is one, else AudioSet's class list shipped with tfambient.",
     )
     num_workers: int = option(
-        -1, "Worker processes; -1: one per CPU core; 0: no subprocesses.", lower=-1
+        -1,
+        "Worker processes; -1: one per CPU core; 0: no subprocesses. With --engine=beam and "
+        "the DirectRunner: its worker processes, unless --beam_pipeline_options names them.",
+        lower=-1,
     )
     clips_per_part: int = option(
         256,
@@ -538,3 +542,42 @@ class DataServiceConfig:
     def dispatcher(self) -> tuple[str, int]:
         """(host, port) of --dispatcher_address."""
         return host_port(self.dispatcher_address, "--dispatcher_address")
+
+
+ENGINES = ("local", "beam")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which engine does the work of tfambient-prepare and tfambient-cluster."""
+
+    engine: str = option(
+        "local",
+        "'local': worker processes on this machine (resumable, kill -9 safe). 'beam': Apache "
+        "Beam pipelines on the runner --beam_pipeline_options names (needs "
+        "pip install 'tfambient[beam]'); the CSV, media and output may then be on any "
+        "filesystem Beam reads (gs://, s3://, hdfs://). Both give the same records, labels "
+        "and failures.",
+        choices=ENGINES,
+    )
+    beam_pipeline_options: str = option(
+        "",
+        "Apache Beam options, comma-separated key=value, e.g. runner=DirectRunner,"
+        "direct_num_workers=2,direct_running_mode=multi_processing, or runner=DataflowRunner,"
+        "project=P,region=R,temp_location=gs://B/tmp,setup_file=./setup.py. With no runner "
+        "named: Beam's Python DirectRunner in worker processes (one per core, or "
+        "--num_workers), never the Prism runner it would download. beam_plugins=MODULE "
+        "imports a module that registers a FileSystem, on this machine and the workers.",
+    )
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.beam_pipeline_options and self.engine != "beam":
+            raise ValueError("--beam_pipeline_options needs --engine=beam")
+
+    def check_reaches(self, paths: Iterable[str | None]) -> None:
+        """Only Beam's FileSystems read a path on another filesystem (``scheme://...``)."""
+        url = next((p for p in paths if p and "://" in p), None)
+        if url and self.engine != "beam":
+            raise ValueError(f"{url}: a filesystem other than this machine's needs --engine=beam")

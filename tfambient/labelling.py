@@ -25,9 +25,9 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
 from tfambient import cluster, sound
@@ -37,7 +37,7 @@ from tfambient.contracts.files import write_json
 from tfambient.contracts.records import LabelName
 from tfambient.contracts.workdirs import DataDir
 from tfrecords_tools import example as tfexample
-from tfrecords_tools import reader, writer
+from tfrecords_tools import writer
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,16 @@ class Splits:
             return train
         return np.where(is_val, writer.shard_indices(clip_ids, self.num_val_shards, "shard"), train)
 
+    def shard_names(self) -> list[tuple[str, str]]:
+        """(split, file name) of every shard, train first: the order dataset.json lists."""
+        sizes = (("train", self.num_train_shards), ("val", self.num_val_shards))
+        return [(split, writer.shard_name(split, i, n)) for split, n in sizes for i in range(n)]
+
+    def shard_name(self, is_val: bool, shard: int) -> str:
+        if is_val:
+            return writer.shard_name("val", shard, self.num_val_shards)
+        return writer.shard_name("train", shard, self.num_train_shards)
+
 
 @dataclass
 class Labelers:
@@ -89,6 +99,8 @@ class Labelers:
 def _spec(descriptors: Sequence[str], dims: Mapping[str, int], for_summaries: bool = False):
     """What a pass parses: ids and descriptors, and for the cluster summaries the frame and
     its AudioSet classes."""
+    import tensorflow as tf  # only for tf.data reading: labelling workers need none
+
     spec = {
         keys.CLIP_ID: tf.io.FixedLenFeature([], tf.string),
         keys.FRAME_INDEX: tf.io.FixedLenFeature([], tf.int64),
@@ -107,6 +119,22 @@ def frame_keys(batch: Mapping[str, np.ndarray]) -> list[bytes]:
     ]
 
 
+def descriptor_dims(descriptors: Sequence[str]) -> dict[str, int]:
+    return {name: sound.DESCRIPTORS[name].dim for name in descriptors}
+
+
+def sample_threshold(max_samples: int, num_train: int) -> float:
+    """Frames whose fit hash lies below this are sampled: a little over ``max_samples``
+    of the ``num_train`` train frames, trimmed to the smallest hashes afterwards."""
+    return min(1.0, 1.05 * max_samples / max(num_train, 1))
+
+
+def sampled(batch: Mapping[str, np.ndarray], splits: Splits, keep: float):
+    """(which frames of the batch the fit sample takes, their fit hashes)."""
+    h = writer.unit_hashes(frame_keys(batch), "fit")
+    return ~splits.are_val(batch[keys.CLIP_ID]) & (h < keep), h
+
+
 def fit_sample(
     sources: Sequence[Path],
     descriptors: Sequence[str],
@@ -116,15 +144,19 @@ def fit_sample(
     max_samples: int,
     progress: bool,
 ) -> dict[str, np.ndarray]:
-    """Descriptors of at most ``max_samples`` train frames: those with the smallest hash."""
-    keep = min(1.0, 1.05 * max_samples / max(num_train, 1))  # a little over, then trimmed
+    """Descriptors of at most ``max_samples`` train frames: those with the smallest hash.
+
+    ``sources`` may hold just the frames :func:`sampled` takes (what the Beam engine
+    gathers): the sample is the same."""
+    from tfrecords_tools import reader
+
+    keep = sample_threshold(max_samples, num_train)
     hashes, rows = [], {name: [] for name in descriptors}
     bar = tqdm(total=num_train, unit="frame", desc="sampling", disable=not progress)
     with bar:
         for batch in reader.parse_batches(sources, _spec(descriptors, dims)):
-            h = writer.unit_hashes(frame_keys(batch), "fit")
+            chosen, h = sampled(batch, splits, keep)
             train = ~splits.are_val(batch[keys.CLIP_ID])
-            chosen = train & (h < keep)
             hashes.append(h[chosen])
             for name in descriptors:
                 rows[name].append(batch[keys.sound_key(name)][chosen])
@@ -220,12 +252,10 @@ def label_records(
     progress: bool,
 ) -> LabelledShards:
     """Copy every record into its shard in ``out_dir`` with its new label fields."""
-    descriptors = sorted(set(labelers.descriptor_of.values()))
-    summaries = {
-        field: cluster.ClusterSummary(labeler.k, per_cluster=settings.montage_per_cluster)
-        for field, labeler in labelers.kmeans.items()
-    }
-    spec = _spec(descriptors, dims, for_summaries=True)
+    from tfrecords_tools import reader
+
+    summaries = new_summaries(labelers, settings)
+    spec = _spec(sorted(set(labelers.descriptor_of.values())), dims, for_summaries=True)
     train = writer.ShardedRecordWriter(out_dir, "train", splits.num_train_shards)
     val = (
         writer.ShardedRecordWriter(out_dir, "val", splits.num_val_shards)
@@ -235,42 +265,119 @@ def label_records(
     bar = tqdm(total=total, unit="frame", desc="labelling", disable=not progress)
     with bar, train, val or contextlib.nullcontext():
         for batch in reader.parse_batches(sources, spec, with_raw=True):
-            is_val = splits.are_val(batch[keys.CLIP_ID])
-            shards = splits.shards_of(batch[keys.CLIP_ID], is_val)
-            fields = _batch_labels(batch, labelers, summaries, is_val)
-            for i, raw in enumerate(batch[reader.RAW_KEY]):
-                record = tfexample.with_features(
-                    raw, {f: values[i] for f, values in fields.items()}, (keys.LABEL_PREFIX,)
-                )
-                (val if is_val[i] else train).write(shards[i], record)
-            bar.update(len(is_val))
-    writers = [("train", train)] + ([("val", val)] if val else [])
-    shards = [
-        {"path": f"{DataDir.SHARDS_DIR}/{path.name}", "split": split, "records": count}
-        for split, w in writers
-        for path, count in zip(w.paths, w.counts, strict=True)
-    ]
-    frames = {split: sum(w.counts) for split, w in writers}
+            labelled = label_batch(batch, labelers, splits)
+            update_summaries(summaries, labelled.summary_input(batch))
+            for i, record in enumerate(labelled.records):
+                (val if labelled.is_val[i] else train).write(labelled.shards[i], record)
+            bar.update(len(labelled.records))
+    counts = dict(zip(train.paths, train.counts, strict=True))
+    counts |= dict(zip(val.paths, val.counts, strict=True)) if val else {}
+    shards, frames = shard_list(splits, {path.name: n for path, n in counts.items()})
     return LabelledShards(shards, frames, summaries)
 
 
-def _batch_labels(
-    batch: Mapping[str, np.ndarray],
-    labelers: Labelers,
-    summaries: Mapping[str, cluster.ClusterSummary],
-    is_val: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Every label field of a batch; the clusterings' summaries are updated with it."""
-    fields = {}
-    for field, labeler in labelers.kmeans.items():
-        labels, distances = labeler.assign(batch[keys.sound_key(labelers.descriptor_of[field])])
-        fields[field] = labels
-        summaries[field].update(
-            labels, distances, is_val, batch[keys.IMAGE], batch[keys.AUDIOSET_LABELS]
+def new_summaries(labelers: Labelers, settings: LabelSettings) -> dict[str, cluster.ClusterSummary]:
+    """An empty summary per k-means field, to accumulate the montages' frames in."""
+    return {
+        field: cluster.ClusterSummary(labeler.k, per_cluster=settings.montage_per_cluster)
+        for field, labeler in labelers.kmeans.items()
+    }
+
+
+def shard_list(splits: Splits, counts: Mapping[str, int]) -> tuple[list[dict], dict[str, int]]:
+    """dataset.json's shard list (every shard, empty ones too) and frames per split, from
+    the records written to each shard file name."""
+    shards = [
+        {"path": f"{DataDir.SHARDS_DIR}/{name}", "split": split, "records": counts.get(name, 0)}
+        for split, name in splits.shard_names()
+    ]
+    splits_written = ["train"] + (["val"] if splits.num_val_shards else [])
+    frames = {
+        split: sum(s["records"] for s in shards if s["split"] == split) for split in splits_written
+    }
+    return shards, frames
+
+
+@dataclass
+class LabelledBatch:
+    """A batch's records with their label fields, where each goes, and what the cluster
+    summaries need of it."""
+
+    records: list[bytes]
+    is_val: np.ndarray
+    shards: np.ndarray  # within its split
+    assigned: dict[str, tuple[np.ndarray, np.ndarray]]  # k-means field: labels, sq distances
+
+    def summary_input(self, batch: Mapping[str, np.ndarray]) -> SummaryInput:
+        return SummaryInput(
+            self.assigned, self.is_val, batch[keys.IMAGE], batch[keys.AUDIOSET_LABELS]
         )
+
+
+class SummaryInput(NamedTuple):
+    """What one batch adds to the cluster summaries (see update_summaries)."""
+
+    assigned: dict[str, tuple[np.ndarray, np.ndarray]]
+    is_val: np.ndarray
+    images: np.ndarray
+    tags: np.ndarray
+
+
+def label_batch(
+    batch: Mapping[str, np.ndarray], labelers: Labelers, splits: Splits
+) -> LabelledBatch:
+    """Every label field of a parsed batch, written into its raw records, and the split
+    and shard of each record (a hash of its clip id)."""
+    is_val = splits.are_val(batch[keys.CLIP_ID])
+    fields, assigned = {}, {}
+    for field, labeler in labelers.kmeans.items():
+        assigned[field] = labeler.assign(batch[keys.sound_key(labelers.descriptor_of[field])])
+        fields[field] = assigned[field][0]
     for field, coder in labelers.bits.items():
         fields[field] = coder.encode(batch[keys.sound_key(labelers.descriptor_of[field])])
-    return fields
+    records = [
+        tfexample.with_features(
+            raw, {f: values[i] for f, values in fields.items()}, (keys.LABEL_PREFIX,)
+        )
+        for i, raw in enumerate(batch[tfexample.RAW_KEY])
+    ]
+    return LabelledBatch(records, is_val, splits.shards_of(batch[keys.CLIP_ID], is_val), assigned)
+
+
+def update_summaries(
+    summaries: Mapping[str, cluster.ClusterSummary], batch: SummaryInput
+) -> Mapping[str, cluster.ClusterSummary]:
+    """Add a labelled batch to the summaries of its k-means fields."""
+    for field, (labels, distances) in batch.assigned.items():
+        summaries[field].update(labels, distances, batch.is_val, batch.images, batch.tags)
+    return summaries
+
+
+def parse_records(
+    records: Sequence[bytes], descriptors: Sequence[str], dims: Mapping[str, int]
+) -> dict[str, np.ndarray]:
+    """A batch of serialized records as label_records' reader gives it (ids, frame,
+    descriptors, image, AudioSet classes, raw records), parsed without TensorFlow."""
+    parsed = [tfexample.to_dict(record) for record in records]
+    batch = {
+        keys.CLIP_ID: _column([p[keys.CLIP_ID][0] for p in parsed]),
+        keys.FRAME_INDEX: np.array([p[keys.FRAME_INDEX][0] for p in parsed], dtype=np.int64),
+        keys.IMAGE: _column([p[keys.IMAGE][0] for p in parsed]),
+        keys.AUDIOSET_LABELS: _column([_column(p.get(keys.AUDIOSET_LABELS, [])) for p in parsed]),
+        tfexample.RAW_KEY: _column(list(records)),
+    }
+    for name in descriptors:
+        key = keys.sound_key(name)
+        batch[key] = np.stack([p[key] for p in parsed]).reshape(len(parsed), dims[name])
+    return batch
+
+
+def _column(values: Sequence) -> np.ndarray:
+    """An object array of ``values``, as tf.data hands out bytes and ragged rows."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
 
 
 def swap_in(data_dir: Path, staged: Path) -> None:
@@ -290,7 +397,7 @@ def recover(data_dir: Path) -> None:
     current, old = _current_and_old(data_dir)
     if old.exists() and not current.exists():
         os.replace(old, current)
-    for staged in data_dir.glob(f"{current.name}.staged-*"):
+    for staged in data_dir.glob(f"{DataDir.STAGED_SHARDS_PREFIX}*"):
         shutil.rmtree(staged)
 
 
@@ -390,16 +497,38 @@ def relabel(
     Returns the manifest's view: shard list, frames per split, label fields, clusters.
     """
     recover(data_dir)
-    dims = {name: sound.DESCRIPTORS[name].dim for name in descriptors}
+    dims = descriptor_dims(descriptors)
+    labelers = fit(sources, descriptors, settings, splits, num_train, progress)
+    staged = DataDir(data_dir).staged_shards(str(os.getpid()))
+    labelled = label_records(sources, staged, labelers, splits, dims, settings, total, progress)
+    swap_in(data_dir, staged)
+    return labelled_view(data_dir, labelers, labelled, names, settings)
+
+
+def fit(
+    sources: Sequence[Path],
+    descriptors: Sequence[str],
+    settings: LabelSettings,
+    splits: Splits,
+    num_train: int,
+    progress: bool,
+) -> Labelers:
+    """Every labeler, fitted on the hashed sample of the train frames in ``sources``."""
+    dims = descriptor_dims(descriptors)
     sample = fit_sample(
         sources, descriptors, dims, splits, num_train, settings.max_samples, progress
     )
-    labelers = fit_labelers(sample, settings)
-    del sample
-    current, _ = _current_and_old(data_dir)
-    staged = current.with_name(f"{current.name}.staged-{os.getpid()}")
-    labelled = label_records(sources, staged, labelers, splits, dims, settings, total, progress)
-    swap_in(data_dir, staged)
+    return fit_labelers(sample, settings)
+
+
+def labelled_view(
+    data_dir: Path,
+    labelers: Labelers,
+    labelled: LabelledShards,
+    names: Mapping[str, str],
+    settings: LabelSettings,
+) -> dict:
+    """Write the models and montages; what dataset.json records of the labelling."""
     clusters = write_clusters(data_dir, labelers, labelled.summaries, names, settings)
     return {
         "shards": labelled.shards,

@@ -112,12 +112,18 @@ def frame_example(segment: Segment, frame: extract.Frame) -> bytes:
 def read_sidecars(directory: Path) -> dict[Path, dict]:
     """The committed parts of a task directory: sidecar path -> sidecar, in part order.
 
-    Read-only, so that a merge may look at a task another process is still running.
+    A part's records are ``part-NNNNNN.tfrecord`` beside its sidecar, or (a part the Beam
+    engine wrote) the files its sidecar lists. Read-only, so that a merge may look at a
+    task another process is still running.
     """
     sidecars = {}
     for path in sorted(directory.glob("part-*.json")):
         if path.with_suffix(".tfrecord").exists():
             sidecars[path] = json.loads(path.read_text())
+        elif path.exists():
+            sidecar = json.loads(path.read_text())
+            if "files" in sidecar:
+                sidecars[path] = sidecar
     return sidecars
 
 
@@ -169,22 +175,53 @@ class PartStore:
         }
 
     def commit(self, results: list[ClipResult]) -> None:
-        stem = f"part-{self._next:06d}"
-        records = self.directory / f"{stem}.tfrecord"
+        records = self._next_sidecar().with_suffix(".tfrecord")
         with tfwriter.AtomicRecordWriter(records) as out:
             for result in results:
                 for frame in result.frames:
                     out.write(frame_example(result.segment, frame))
-        sidecar = {
-            "records": out.count,
-            "clips": {r.segment.clip_id: len(r.frames) for r in results},
-            "failures": [failure_row(r.segment, r.failure) for r in results if r.failure],
-            "dropped_frames": [dropped_frame_row(r.segment, d) for r in results for d in r.dropped],
-        }
-        path = records.with_suffix(".json")
+        self._commit_sidecar(sidecar_of([outcome(r) for r in results]))
+
+    def commit_files(self, files: list[str], outcomes: list[dict]) -> None:
+        """Commit clips whose records another writer put in ``files`` (relative to the data
+        directory): the Beam engine's records, written by its workers."""
+        self._commit_sidecar(sidecar_of(outcomes) | {"files": files})
+
+    def uncommitted(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` (relative to the data directory) that no sidecar commits."""
+        committed = {f for sidecar in self.sidecars.values() for f in sidecar.get("files", ())}
+        return [name for name in names if name not in committed]
+
+    def _next_sidecar(self) -> Path:
+        return self.directory / f"part-{self._next:06d}.json"
+
+    def _commit_sidecar(self, sidecar: dict) -> None:
+        path = self._next_sidecar()
         write_json(path, sidecar)  # the commit point
         self.sidecars[path] = sidecar
         self._next += 1
+
+
+def outcome(result: ClipResult) -> dict:
+    """What a part's sidecar records of one finished clip: its frames, or why it failed,
+    and the frames dropped from it."""
+    segment = result.segment
+    return {
+        "clip_id": segment.clip_id,
+        "frames": len(result.frames),
+        "failure": failure_row(segment, result.failure) if result.failure else None,
+        "dropped_frames": [dropped_frame_row(segment, d) for d in result.dropped],
+    }
+
+
+def sidecar_of(outcomes: list[dict]) -> dict:
+    """A part's sidecar: the outcome of each clip it finished."""
+    return {
+        "records": sum(o["frames"] for o in outcomes),
+        "clips": {o["clip_id"]: o["frames"] for o in outcomes},
+        "failures": [o["failure"] for o in outcomes if o["failure"]],
+        "dropped_frames": [row for o in outcomes for row in o["dropped_frames"]],
+    }
 
 
 def failure_row(segment: Segment, failure: Failure) -> dict:
@@ -283,49 +320,67 @@ class _PoolDied(Exception):
 def run_extraction(
     jobs: list[Job], settings: ExtractSettings, num_workers: int, work: Work = extract.extract_clip
 ) -> Iterator[ClipResult]:
-    """Results in completion order, from ``num_workers`` processes (0: this one).
-
-    A worker that dies (a decoder crashing on a bad file) must not take the job with it:
-    the clips it was holding are retried one at a time in a new pool, so that the one
-    that kills a worker again is found and listed as failed ("crashed").
-    """
+    """Results in completion order, from ``num_workers`` processes (0: this one)."""
     if num_workers == 0:
         extract.quiet_decoders()
         for segment, clip in jobs:
             yield work(segment, str(clip.path), settings)
         return
-    queue, suspects = deque(jobs), deque()
-    while queue or suspects:
-        careful = bool(suspects)
-        try:
-            yield from _pool_results(
-                suspects if careful else queue,
-                1 if careful else 4 * num_workers,
-                num_workers,
-                settings,
-                work,
-            )
-        except _PoolDied as died:
-            if careful:
-                segment, clip = died.jobs[0]
-                yield ClipResult(
-                    segment, failure=Failure("crashed", f"{clip.path}: a worker died decoding it")
+    with ExtractionPool(num_workers, settings, work) as pool:
+        yield from pool.results(jobs)
+
+
+class ExtractionPool:
+    """Worker processes that extract clips, kept across calls of :meth:`results` (a
+    process costs seconds to start where the parent is a big program, such as a Beam
+    worker, that each child imports again).
+
+    A worker that dies (a decoder crashing on a bad file) must not take the job with it:
+    the clips it was holding are retried one at a time in new processes, so that the one
+    that kills a worker again is found and listed as failed ("crashed").
+    """
+
+    def __init__(self, num_workers: int, settings: ExtractSettings, work: Work):
+        self.num_workers, self.settings, self.work = num_workers, settings, work
+        self._executor = _pool(num_workers)
+
+    def __enter__(self) -> ExtractionPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def results(self, jobs: list[Job]) -> Iterator[ClipResult]:
+        """The results of ``jobs``, in completion order."""
+        queue, suspects = deque(jobs), deque()
+        while queue or suspects:
+            careful = bool(suspects)
+            try:
+                yield from self._results(
+                    suspects if careful else queue, 1 if careful else 4 * self.num_workers
                 )
-            else:
-                logger.warning("%s; retrying them one at a time", died)
-                suspects.extend(died.jobs)
+            except _PoolDied as died:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = _pool(self.num_workers)
+                if careful:
+                    segment, clip = died.jobs[0]
+                    failure = Failure("crashed", f"{clip.path}: a worker died decoding it")
+                    yield ClipResult(segment, failure=failure)
+                else:
+                    logger.warning("%s; retrying them one at a time", died)
+                    suspects.extend(died.jobs)
 
-
-def _pool_results(
-    source: deque[Job], limit: int, num_workers: int, settings: ExtractSettings, work: Work
-) -> Iterator[ClipResult]:
-    """Run the jobs of ``source`` with at most ``limit`` in flight, until it is empty."""
-    with _pool(num_workers) as pool:
+    def _results(self, source: deque[Job], limit: int) -> Iterator[ClipResult]:
+        """Run the jobs of ``source`` with at most ``limit`` in flight, until it is empty."""
         in_flight: dict[futures.Future, Job] = {}
         while source or in_flight:
             while source and len(in_flight) < limit:
                 job = source.popleft()
-                in_flight[pool.submit(work, job[0], str(job[1].path), settings)] = job
+                future = self._executor.submit(self.work, job[0], str(job[1].path), self.settings)
+                in_flight[future] = job
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
             for future in done:
                 try:
@@ -376,6 +431,47 @@ def extract_task(
             store.commit(batch.results)
 
 
+class LocalEngine:
+    """This machine does the work: extraction in ``num_workers`` processes (0: this one),
+    committed every ``clips_per_part`` clips or ``part_seconds``, so a kill -9 loses only
+    the clips in flight; labelling in this process. The Beam engine (beam_engine.py) has
+    the same methods and calls the same functions on other machines."""
+
+    name = "local"
+
+    def __init__(self, num_workers: int = 0, clips_per_part: int = 256, part_seconds=60.0):
+        self.num_workers = num_workers
+        self.clips_per_part = clips_per_part
+        self.part_seconds = part_seconds
+
+    def path(self, data_dir: Path, relative: str) -> Path:
+        """Where a data directory's big file (records, shards) is."""
+        return data_dir / relative
+
+    def total_bytes(self, paths: Iterable[Path]) -> int:
+        return sum(Path(p).stat().st_size for p in paths)
+
+    def index_media(self, media_dir: Path) -> MediaIndex:
+        return audioset.index_media(media_dir)
+
+    def extract(
+        self, jobs: list[Job], store: PartStore, settings: ExtractSettings, progress: bool
+    ) -> None:
+        extract_task(
+            jobs,
+            store,
+            settings,
+            num_workers=self.num_workers,
+            clips_per_part=self.clips_per_part,
+            part_seconds=self.part_seconds,
+            progress=progress,
+        )
+
+    def relabel(self, sources: list[Path], data_dir: Path, *args, **kwargs) -> dict:
+        """labelling.relabel: fit on the hashed sample, write the shards and clusters/."""
+        return labelling.relabel(sources, data_dir, *args, **kwargs)
+
+
 def descriptor_table(names: Iterable[str]) -> dict:
     """Name -> dimension, parameters and meaning: how every sound/ field was computed."""
     return {
@@ -395,9 +491,7 @@ def prepare_task(
     settings: ExtractSettings,
     task: Task,
     *,
-    num_workers: int,
-    clips_per_part: int = 256,
-    part_seconds: float = 60.0,
+    engine: LocalEngine,
     download: Callable[[list[Segment]], dict[str, str]] | None = None,
     retry_failed: bool = False,
     rejected: dict[str, int] | None = None,
@@ -421,7 +515,7 @@ def prepare_task(
         mine = [s for s in segments if task.owns(s.clip_id)]
         report.segments = len(mine)
         done = store.done(retry_failed)
-        index = audioset.index_media(media_dir)
+        index = engine.index_media(media_dir)
         download_errors = {} if retry_failed else earlier_download_failures(previous)
         if download is not None:
             missing = [
@@ -433,7 +527,7 @@ def prepare_task(
             ]
             if missing:
                 download_errors |= download(missing)
-                index = audioset.index_media(media_dir)
+                index = engine.index_media(media_dir)
         todo = [s for s in mine if s.clip_id not in done]
         found = locate(todo, index, report, download_errors)
         report.found = len(found) + sum(1 for s in mine if s.clip_id in done)
@@ -445,15 +539,7 @@ def prepare_task(
             len(found),
             len(todo) - len(found),
         )
-        extract_task(
-            found,
-            store,
-            settings,
-            num_workers=num_workers,
-            clips_per_part=clips_per_part,
-            part_seconds=part_seconds,
-            progress=progress,
-        )
+        engine.extract(found, store, settings, progress)
     finally:
         store.close()
     report.complete = True
@@ -496,11 +582,27 @@ def read_task_reports(output_dir: Path) -> list[dict]:
     return reports
 
 
-def committed_parts(output_dir: Path) -> list[tuple[Path, dict]]:
-    """(records file, sidecar) of every committed part of every task, in a stable order."""
-    parts = []
-    for task_dir in sorted(DataDir(output_dir).parts.glob("task-*")):
-        parts += [(p.with_suffix(".tfrecord"), s) for p, s in read_sidecars(task_dir).items()]
+@dataclass(frozen=True)
+class Part:
+    """A committed part: ``name`` (its records file, or the sidecar of a part whose records
+    are several files), its record files, both relative to the data directory, and its
+    sidecar."""
+
+    name: str
+    files: list[str]
+    sidecar: dict
+
+
+def committed_parts(output_dir: Path) -> list[Part]:
+    """Every committed part of every task, in a stable order."""
+    layout, parts = DataDir(output_dir), []
+    for task_dir in sorted(layout.parts.glob("task-*")):
+        for path, sidecar in read_sidecars(task_dir).items():
+            if "files" in sidecar:
+                parts.append(Part(layout.relative(path), sidecar["files"], sidecar))
+            else:
+                name = layout.relative(path.with_suffix(".tfrecord"))
+                parts.append(Part(name, [name], sidecar))
     return parts
 
 
@@ -514,11 +616,11 @@ class Outcomes:
     dropped_frames: list[dict]
 
 
-def outcomes(parts: list[tuple[Path, dict]], reports: list[dict]) -> Outcomes:
+def outcomes(parts: list[Part], reports: list[dict]) -> Outcomes:
     """The outcome of every clip; a clip retried with --retry_failed appears in several
     parts, and its last try counts."""
     frames, failures, dropped = {}, {}, {}
-    for _, sidecar in parts:
+    for sidecar in (part.sidecar for part in parts):
         failed = {row["clip_id"]: row for row in sidecar["failures"]}
         dropped_here: dict[str, list[dict]] = {}
         for row in sidecar.get("dropped_frames", []):  # parts of older versions have none
@@ -570,6 +672,7 @@ def finalize(
     num_shards: int,
     val_fraction: float,
     progress: bool,
+    engine: LocalEngine,
 ) -> dict:
     """Cluster and shard everything the tasks extracted; write failures.csv and dataset.json.
 
@@ -584,7 +687,7 @@ def finalize(
     layout = DataDir(output_dir)
     write_failures(layout.failures, failures)
     write_dropped_frames(layout.dropped_frames, done.dropped_frames)
-    records = sum(sidecar["records"] for _, sidecar in parts)
+    records = sum(part.sidecar["records"] for part in parts)
     if not records:
         reasons = Counter(row["reason"] for row in failures)
         raise PrepareError(
@@ -593,11 +696,10 @@ def finalize(
         )
     extraction = json.loads(layout.extraction_settings.read_text())
     descriptors = extraction["descriptors"].split(",")
-    splits = labelling.Splits.sized(
-        val_fraction, num_shards, sum(p.stat().st_size for p, _ in parts)
-    )
+    sources = [engine.path(output_dir, name) for part in parts for name in part.files]
+    splits = labelling.Splits.sized(val_fraction, num_shards, engine.total_bytes(sources))
     inputs = {
-        "parts": {layout.relative(p): s["records"] for p, s in parts},
+        "parts": {part.name: part.sidecar["records"] for part in parts},
         "labels": labelling.settings_json(settings),
         "splits": asdict(splits),
         "descriptors": descriptors,
@@ -615,8 +717,8 @@ def finalize(
                 "lower --val_fraction"
             )
         mark_stale(output_dir, previous)
-        labelled = labelling.relabel(
-            [p for p, _ in parts],
+        labelled = engine.relabel(
+            sources,
             output_dir,
             descriptors,
             settings,
@@ -728,6 +830,7 @@ def recluster(
     descriptors: list[str] | None,
     names: dict[str, str],
     progress: bool,
+    engine: LocalEngine,
 ) -> dict:
     """New label fields for prepared shards, without touching media (tfambient-cluster).
 
@@ -750,9 +853,9 @@ def recluster(
         raise PrepareError(
             f"{data_dir} has no {', '.join(unknown)} descriptors (it has {', '.join(stored)})"
         )
-    shards = [data_dir / shard.path for shard in manifest.shards()]
+    shards = [engine.path(data_dir, shard.path) for shard in manifest.shards()]
     mark_stale(data_dir, manifest)
-    labelled = labelling.relabel(
+    labelled = engine.relabel(
         shards,
         data_dir,
         descriptors,

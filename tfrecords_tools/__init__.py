@@ -3,7 +3,12 @@
 Files are written under temporary names and renamed only when complete (writer), read in
 a fixed order with every shard provable to its end (reader), built from and decoded to
 plain values (example), and summarised for a person (inspect). Independent of tfambient.
+
+Only the reader needs TensorFlow, and it is imported when first asked for: writing and
+rewriting records, and the hashes that pick shards, serve processes without it.
 """
+
+import importlib
 
 from tfrecords_tools.example import (
     feature_kinds,
@@ -12,14 +17,6 @@ from tfrecords_tools.example import (
     serialize,
     to_dict,
     with_features,
-)
-from tfrecords_tools.reader import (
-    CorruptShard,
-    count_records,
-    list_shards,
-    parse_batches,
-    read_records,
-    verify_shards,
 )
 from tfrecords_tools.writer import (
     AtomicRecordWriter,
@@ -58,3 +55,17 @@ __all__ = [
     "verify_shards",
     "with_features",
 ]
+_READER_NAMES = (
+    "CorruptShard",
+    "count_records",
+    "list_shards",
+    "parse_batches",
+    "read_records",
+    "verify_shards",
+)
+
+
+def __getattr__(name: str):
+    if name in _READER_NAMES:
+        return getattr(importlib.import_module("tfrecords_tools.reader"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

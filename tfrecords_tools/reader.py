@@ -19,9 +19,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from tfrecords_tools.example import RAW_KEY
+
 # Each record is framed by a length (8 bytes), its CRC (4) and the data's CRC (4).
 RECORD_OVERHEAD = 16
-RAW_KEY = "__raw__"
 # Records are moved in batches even when handed out one by one: per-element work in
 # tf.data costs far more than the records themselves.
 _READ_BATCH = 1024

@@ -21,7 +21,6 @@ from types import TracebackType
 from typing import Self
 
 import numpy as np
-import tensorflow as tf
 
 _TEMPORARY = re.compile(r"\.tmp-\d+-[0-9a-f]{8}$")
 
@@ -113,6 +112,8 @@ class AtomicRecordWriter(_CommitOnSuccess):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.temporary = temporary_name(self.path)
         self.count = 0
+        import tensorflow as tf  # here: the hashing below serves processes without it
+
         self._writer = tf.io.TFRecordWriter(str(self.temporary))
 
     def write(self, serialized: bytes) -> None:

@@ -6,17 +6,19 @@ Refits the scaler, k-means and PCA bits on the stored sound descriptors and rewr
 label fields of every shard (images and descriptors are copied byte for byte), with new
 models, sizes and montages in data/clusters/. The label fields afterwards are exactly the
 ones asked for here. A kill at any moment leaves the old shards or the new ones, never a mix,
-and dataset.json says which: rerun the command after a kill.
+and dataset.json says which: rerun the command after a kill. --engine=beam does the work
+as Apache Beam pipelines, on any runner and filesystem Beam reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from absl import flags
 
 from tfambient import audioset
-from tfambient.cli import label_flags
+from tfambient.cli import engine_flags, label_flags
 from tfambient.cli.common import UserError, define_dataclass_flags, load_tensorflow_for_records
 from tfambient.cli.common import run as run_app
 from tfambient.configs import ClusterConfig
@@ -31,9 +33,19 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.data_dir:
         raise UserError("--data_dir is required")
-    data_dir = Path(FLAGS.data_dir)
-    if not Manifest.exists(data_dir):
-        raise UserError(f"{Manifest.path(data_dir)} not found: run tfambient-prepare first")
+    engine_flags.engine_config(FLAGS.data_dir)
+    remote = "://" in FLAGS.data_dir
+    with engine_flags.mirrored(FLAGS.data_dir) if remote else contextlib.nullcontext() as mirror:
+        data_dir = mirror.local if mirror else Path(FLAGS.data_dir)
+        if not Manifest.exists(data_dir):
+            raise UserError(
+                f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first"
+            )
+        text = recluster(data_dir, mirror)
+    print(text.replace(str(data_dir), mirror.url) if mirror else text)
+
+
+def recluster(data_dir: Path, mirror) -> str:
     load_tensorflow_for_records()
     from tfambient import prepare
 
@@ -44,15 +56,20 @@ def main(argv: list[str]) -> None:
             else audioset.default_ontology()
         )
         manifest = prepare.recluster(
-            data_dir, label_flags.label_settings(), FLAGS.descriptors, names, FLAGS.progress
+            data_dir,
+            label_flags.label_settings(),
+            FLAGS.descriptors,
+            names,
+            FLAGS.progress,
+            engine=engine_flags.make_engine(mirror=mirror),
         )
     except (prepare.PrepareError, audioset.AudioSetFormatError, ValueError) as error:
         raise UserError(str(error)) from None
-    print(prepare.summary(data_dir, manifest))
+    return prepare.summary(data_dir, manifest)
 
 
 def run() -> None:
-    run_app(main, flag_modules=[label_flags.__name__])
+    run_app(main, flag_modules=[label_flags.__name__, engine_flags.__name__])
 
 
 if __name__ == "__main__":

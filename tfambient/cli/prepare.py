@@ -12,8 +12,9 @@ skipped and every label dropped, and why) and data/clusters/ (centroids, sizes a
 of each clustering, naming AudioSet classes).
 
 Rerunning the same command resumes: finished clips are skipped, and a killed run loses only
-the clips in flight. On several machines, give each --task_index and the same --num_tasks,
-then run once with --merge when all are done (see docs/prepare.md).
+the clips in flight. On many machines, run it with --engine=beam on a Beam runner (Dataflow,
+Flink, Spark), or give each machine --task_index and the same --num_tasks, then run once with
+--merge when all are done (see docs/prepare.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from absl import flags
 
 from tfambient import audioset
-from tfambient.cli import label_flags
+from tfambient.cli import engine_flags, label_flags
 from tfambient.cli.common import (
     UserError,
     dataclass_from_flags,
@@ -60,7 +61,10 @@ def num_workers() -> int:
 def read_segments(prepare, output_dir: Path) -> audioset.SegmentTable:
     """The CSV rows to use. Every row skipped and label dropped is listed in
     rejected_rows.csv; the log counts them and names the first few."""
-    table = audioset.read_segments(FLAGS.audioset)
+    if any(map(is_url, FLAGS.audioset)):
+        table = engine_flags.import_beam_engine().read_segments(FLAGS.audioset)
+    else:
+        table = audioset.read_segments(FLAGS.audioset)
     for warning in table.warnings:
         logging.warning("%s", warning)
     listing = DataDir(output_dir).rejected_rows
@@ -80,7 +84,7 @@ def read_segments(prepare, output_dir: Path) -> audioset.SegmentTable:
 def ontology_names() -> dict[str, str]:
     """--ontology, else class_labels_indices.csv beside the first CSV, else AudioSet's."""
     path = FLAGS.ontology
-    if path is None and FLAGS.audioset:
+    if path is None and FLAGS.audioset and not is_url(FLAGS.audioset[0]):
         beside = Path(FLAGS.audioset[0]).with_name("class_labels_indices.csv")
         path = beside if beside.exists() else None
     return audioset.read_ontology(path) if path else audioset.default_ontology()
@@ -120,16 +124,34 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.merge and not FLAGS.audioset:
         raise UserError("--audioset is required (a segments CSV)")
+    engine = engine_flags.engine_config(FLAGS.output_dir, FLAGS.media_dir, *(FLAGS.audioset or []))
+    if engine.engine == "beam" and FLAGS.num_tasks > 1:
+        raise UserError(
+            "--num_tasks splits the work between machines for --engine=local; "
+            "with --engine=beam the runner spreads it"
+        )
+    if is_url(FLAGS.output_dir):
+        with engine_flags.mirrored(FLAGS.output_dir) as mirror:
+            prepare_into(mirror.local, mirror)
+        return
     with removed_if_left_empty(FLAGS.output_dir):
         prepare_into(writable_dir(FLAGS.output_dir, "--output_dir"))
 
 
-def prepare_into(output_dir: Path) -> None:
+def is_url(path: str | None) -> bool:
+    """A path on another filesystem (gs://...), which only --engine=beam reads."""
+    return bool(path) and "://" in path
+
+
+def prepare_into(output_dir: Path, mirror=None) -> None:
     """This task's extraction (unless --merge), then clustering and shards when all is done."""
     media_dir = None if FLAGS.merge else media_dir_flag()
     try:
         labels = label_flags.label_settings()
         names = ontology_names()  # now, not after days of extraction
+        engine = engine_flags.make_engine(
+            num_workers(), mirror, clips_per_part=FLAGS.clips_per_part
+        )
     except (audioset.AudioSetFormatError, ValueError) as error:
         raise UserError(str(error)) from None
     # Not at module level: worker processes re-import this module, and must not load
@@ -139,7 +161,7 @@ def prepare_into(output_dir: Path) -> None:
 
     try:
         if not FLAGS.merge:
-            run_task(prepare, media_dir, output_dir)
+            run_task(prepare, engine, media_dir, output_dir)
         if FLAGS.num_tasks > 1 and not FLAGS.merge:
             logging.info(
                 "task %d of %d done; when every task is, run: tfambient-prepare "
@@ -156,6 +178,7 @@ def prepare_into(output_dir: Path) -> None:
             num_shards=FLAGS.num_shards,
             val_fraction=FLAGS.val_fraction,
             progress=FLAGS.progress,
+            engine=engine,
         )
     except labelling.SampleTooSmall as error:
         raise UserError(
@@ -166,7 +189,8 @@ def prepare_into(output_dir: Path) -> None:
         raise UserError(str(error)) from None
     except OSError as error:  # a full disk, a lost mount: say which file, not a traceback
         raise UserError(f"I/O error: {error}") from None
-    print(prepare.summary(output_dir, manifest))
+    text = prepare.summary(output_dir, manifest)
+    print(text.replace(str(output_dir), mirror.url) if mirror else text)
 
 
 @contextlib.contextmanager
@@ -200,18 +224,22 @@ def writable_dir(value: str | None, flag: str) -> Path:
     return path
 
 
-def media_dir_flag() -> Path:
+def media_dir_flag() -> Path | str:
+    if FLAGS.download and is_url(FLAGS.media_dir):
+        raise UserError("--download fetches into a local --media_dir, not " + FLAGS.media_dir)
     if FLAGS.download:
         return writable_dir(FLAGS.media_dir, "--media_dir")
     if not FLAGS.media_dir:
         raise UserError("--media_dir is required")
+    if is_url(FLAGS.media_dir):  # engine_config checked that the engine reaches it
+        return FLAGS.media_dir
     media_dir = Path(FLAGS.media_dir)
     if not media_dir.is_dir():
         raise UserError(f"--media_dir {media_dir} is not a directory")
     return media_dir
 
 
-def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
+def run_task(prepare, engine, media_dir: Path | str, output_dir: Path) -> None:
     """Extract this task's share of the CSV into parts."""
     settings, task = extract_settings(), prepare.Task(FLAGS.task_index, FLAGS.num_tasks)
     prepare.check_settings(output_dir, settings, task)  # before the long CSV read
@@ -222,8 +250,7 @@ def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
         output_dir,
         settings,
         task,
-        num_workers=num_workers(),
-        clips_per_part=FLAGS.clips_per_part,
+        engine=engine,
         download=downloader(),
         retry_failed=FLAGS.retry_failed,
         rejected=table.rejected_counts(),
@@ -233,7 +260,7 @@ def run_task(prepare, media_dir: Path, output_dir: Path) -> None:
 
 
 def run() -> None:
-    run_app(main, flag_modules=[label_flags.__name__])
+    run_app(main, flag_modules=[label_flags.__name__, engine_flags.__name__])
 
 
 if __name__ == "__main__":

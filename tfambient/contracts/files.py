@@ -28,6 +28,13 @@ def temporary_path(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.stem}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}{path.suffix}")
 
 
+def temporary_name(path: str) -> str:
+    """temporary_path for a file named as text on any filesystem (``gs://bucket/d/x.csv``,
+    which pathlib would fold to ``gs:/``): the same hidden name, in the same directory."""
+    directory, slash, name = str(path).rpartition("/")
+    return f"{directory}{slash}{temporary_path(name).name}"
+
+
 def is_partial(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a temporary a killed writer left behind."""
     name = Path(path).name

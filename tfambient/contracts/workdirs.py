@@ -44,6 +44,8 @@ class DataDir:
 
     root: Path
     SHARDS_DIR = "shards"
+    # Shards a labelling run writes before they replace shards/; a rerun removes a killed one's.
+    STAGED_SHARDS_PREFIX = f"{SHARDS_DIR}.staged-"
 
     def __init__(self, root: str | os.PathLike):
         object.__setattr__(self, "root", Path(root))
@@ -71,6 +73,10 @@ class DataDir:
     def shards(self) -> Path:
         """The labelled shards; dataset.json lists them as ``shards/<name>``."""
         return self.root / self.SHARDS_DIR
+
+    def staged_shards(self, run: str) -> Path:
+        """Where the labelling run ``run`` writes its shards before swapping them in."""
+        return self.root / f"{self.STAGED_SHARDS_PREFIX}{run}"
 
     @property
     def clusters(self) -> Path:
