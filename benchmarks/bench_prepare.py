@@ -440,7 +440,7 @@ def main() -> None:
     )
     print(
         f"settings: {settings.frames_per_clip} frame per clip, {settings.audio_window_s} s "
-        f"window, image_size {settings.image_size}, jpeg_quality {settings.jpeg_quality}, "
+        f"window, short_side {settings.short_side}, jpeg_quality {settings.jpeg_quality}, "
         f"descriptors {','.join(settings.descriptors)}; {args.repeats} pass(es) per figure, "
         f"best kept; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )

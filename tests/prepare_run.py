@@ -35,7 +35,7 @@ def prepare_args(corpus, output_dir, *extra):
         f"--media_dir={corpus.media_dir}",
         f"--output_dir={output_dir}",
         f"--frames_per_clip={FRAMES_PER_CLIP}",
-        "--image_size=64",
+        "--short_side=64",
         "--num_clusters=3",
         "--num_bits=4",
         "--val_fraction=0.25",

@@ -131,7 +131,7 @@ def partial_args(corpus, output_dir, *extra):
         f"--media_dir={corpus.media_dir}",
         f"--output_dir={output_dir}",
         "--frames_per_clip=5",
-        "--image_size=32",
+        "--short_side=32",
         "--descriptors=mfcc_summary",
         "--num_clusters=2",
         "--val_fraction=0.5",  # three of the eight clips: 22 train frames, fewer than 30 bits
@@ -200,7 +200,7 @@ def test_a_clip_that_kills_its_worker_process_is_listed_and_the_job_finishes(
     from tfambient import extract, prepare
 
     settings = extract.ExtractSettings(
-        image_size=32, descriptors=("mfcc_summary",), frame_at="keyframe"
+        short_side=32, descriptors=("mfcc_summary",), frame_at="keyframe"
     )
     engine = beam_engine.BeamEngine(beam_engine.pipeline_options(TWO_WORKERS), work=extract_or_die)
     store = prepare.PartStore(tmp_path / "data" / "parts" / "task-00000-of-00001")

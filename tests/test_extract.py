@@ -18,7 +18,7 @@ from tfambient.audioset import ClipFile, Segment
 from tfambient.extract import ExtractSettings
 from tfrecords_tools import example, reader
 
-SETTINGS = ExtractSettings(frames_per_clip=2, image_size=32, descriptors=("mfcc_summary",))
+SETTINGS = ExtractSettings(frames_per_clip=2, short_side=32, descriptors=("mfcc_summary",))
 
 
 def segment(i: int, start: float = 30.0, end: float = 35.0) -> Segment:
@@ -113,7 +113,7 @@ def test_frames_without_sound_are_dropped_and_listed_and_the_others_kept(
     tmp_path, audio_s, kept, dropped
 ):
     write_clip(tmp_path / "clip.mp4", "tone", video_s=10.0, audio_s=audio_s, sound_s=5.0, seed=1)
-    settings = ExtractSettings(frames_per_clip=5, image_size=32, descriptors=("mfcc_summary",))
+    settings = ExtractSettings(frames_per_clip=5, short_side=32, descriptors=("mfcc_summary",))
     result = extract.extract_clip(segment(0, 30.0, 40.0), str(tmp_path / "clip.mp4"), settings)
     assert result.failure is None
     assert [f.index for f in result.frames] == kept

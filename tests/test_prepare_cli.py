@@ -17,6 +17,7 @@ from prepare_run import FRAMES_PER_CLIP, by_frame, prepare_args, read_dataset, r
 from sklearn.metrics import adjusted_rand_score
 
 from tfambient.audioset import write_segments_csv
+from tfambient.contracts.workdirs import DataDir
 
 pytestmark = pytest.mark.slow
 
@@ -161,9 +162,24 @@ def test_user_mistakes_give_one_line_and_status_2(args, message, tmp_path):
 def test_changing_extraction_settings_on_a_rerun_is_refused(prepared, corpus, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(prepared[0], data_dir)
-    args = prepare_args(corpus, data_dir, "--num_workers=0", "--image_size=32")
+    args = prepare_args(corpus, data_dir, "--num_workers=0", "--short_side=32")
     err = run("tfambient-prepare", *args, check_rc=2).stderr.strip()
-    assert "--image_size=64 (now 32)" in err and len(err.splitlines()) == 1
+    assert "--short_side=64 (now 32)" in err and len(err.splitlines()) == 1
+
+
+def test_a_directory_prepared_before_short_side_was_named_so_still_resumes(
+    prepared, corpus, tmp_path
+):
+    """Its settings file says image_size (the flag's old name): read as --short_side."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(prepared[0], data_dir)
+    settings = DataDir(data_dir).extraction_settings
+    recorded = json.loads(settings.read_text())
+    recorded["image_size"] = recorded.pop("short_side")
+    settings.write_text(json.dumps(recorded))
+    err = run("tfambient-prepare", *prepare_args(corpus, data_dir, "--short_side=32"), check_rc=2)
+    assert "was prepared with --short_side=64 (now 32);" in err.stderr
+    run("tfambient-prepare", *prepare_args(corpus, data_dir, "--num_workers=0"), check_rc=0)
 
 
 def test_a_failed_first_run_does_not_fix_the_settings(corpus, tmp_path):
@@ -240,7 +256,7 @@ def partial(tmp_path_factory):
         f"--media_dir={corpus.media_dir}",
         f"--output_dir={out}",
         f"--frames_per_clip={PARTIAL_FRAMES}",
-        "--image_size=32",
+        "--short_side=32",
         "--descriptors=mfcc_summary",
         "--num_clusters=2",
         "--num_bits=2",
@@ -344,7 +360,7 @@ def test_defaults_the_sample_cannot_support_are_reduced_and_recorded(dozen, tmp_
 def test_an_explicit_value_that_cannot_be_fitted_keeps_the_extracted_clips(dozen, tmp_path):
     media, data_dir = tmp_path / "clips", tmp_path / "data"
     shutil.copytree(dozen.media_dir, media)
-    quick = ("--descriptors=mfcc_summary", "--image_size=32", "--num_workers=0")
+    quick = ("--descriptors=mfcc_summary", "--short_side=32", "--num_workers=0")
     args = dozen_args(dozen, data_dir, *quick, "--num_bits=30", media_dir=media)
     err = run("tfambient-prepare", *args, check_rc=2).stderr.strip()
     # After the extraction's log lines, one line says what cannot be done and what is kept.

@@ -65,9 +65,10 @@ class ExtractSettings:
         "Seconds of audio around each frame that its descriptors summarise (Owens et al.: 3.75).",
         lower=sound.audio.MIN_WINDOW_S,
     )
-    image_size: int = option(
+    short_side: int = option(
         256,
-        "Frames are stored resized so their short side is this (training crops from them).",
+        "Frames are stored resized so their short side is this (tfambient-train's and "
+        "-voc's --image_size is the side of the crops taken from them).",
         lower=16,
     )
     jpeg_quality: int = option(90, "JPEG quality of the stored frames.", lower=1, upper=100)
@@ -90,8 +91,8 @@ class ExtractSettings:
             raise ValueError(
                 f"audio_window_s must be >= {sound.audio.MIN_WINDOW_S}, got {self.audio_window_s}"
             )
-        if self.image_size < 16:
-            raise ValueError(f"image_size must be >= 16, got {self.image_size}")
+        if self.short_side < 16:
+            raise ValueError(f"short_side must be >= 16, got {self.short_side}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
         sound.parse_names(self.descriptors)
@@ -220,7 +221,7 @@ def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> N
     with _timed(seconds, "describe"):
         described = sound.describe(samples, info.audio_rate, settings.descriptors)
     with _timed(seconds, "jpeg"):
-        encoded = [encode_jpeg(p, settings.image_size, settings.jpeg_quality) for p in pictures]
+        encoded = [encode_jpeg(p, settings.short_side, settings.jpeg_quality) for p in pictures]
     result.frames = [
         Frame(
             index=i,

@@ -50,7 +50,7 @@ BASE_FIELDS: dict[str, Field] = {
     FRAME_INDEX: Field("int64", 1, "which of the clip's frames"),
     FRAME_TIME: Field("float", 1, "time of the frame, seconds from the segment start"),
     AUDIO_START: Field("float", 1, "start of its audio window, seconds from the segment start"),
-    IMAGE: Field("bytes", 1, "JPEG frame, short side = image_size"),
+    IMAGE: Field("bytes", 1, "JPEG frame, short side = prepare's --short_side"),
     IMAGE_HEIGHT: Field("int64", 1, "JPEG height"),
     IMAGE_WIDTH: Field("int64", 1, "JPEG width"),
     AUDIOSET_LABELS: Field("bytes", None, "AudioSet MIDs of the clip"),
