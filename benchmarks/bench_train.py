@@ -345,10 +345,9 @@ def step_figures(data_dir: Path, arch: str, jit: bool, args, workdir: Path) -> S
             input_context=context,
         )
 
+    # The loop takes a host iterator of one replica's batches (trainer.next_batch).
     sample = next(iter(pipeline()))
-    cached = strategy.distribute_datasets_from_function(
-        lambda _: tf.data.Dataset.from_tensors(sample).repeat()
-    )
+    cached = tf.data.Dataset.from_tensors(sample).repeat()
 
     def timed(iterator, steps: int) -> tuple[Rate, float, float]:
         return timed_loop(loop, iterator, steps, args.batch, arch)
@@ -359,7 +358,7 @@ def step_figures(data_dir: Path, arch: str, jit: bool, args, workdir: Path) -> S
     _, first, _ = timed(iterator, args.warmup_steps)
     compute, _, _ = timed(iterator, args.steps)
     progress(f"{name}: end to end, {args.warmup_steps} warm-up + {args.steps} timed step(s)")
-    iterator = iter(strategy.distribute_datasets_from_function(pipeline))
+    iterator = iter(pipeline(trainer.input_context(strategy)))
     timed(iterator, args.warmup_steps)
     end_to_end, wall, waited = timed(iterator, args.steps)
     return StepFigures(arch, jit, first, compute, end_to_end, min(1.0, waited / wall))

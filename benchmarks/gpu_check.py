@@ -109,7 +109,7 @@ def step_result(args, data_dir, workdir, strategy, arch, precision, jit) -> Step
     timed_loop(loop, iterator, args.warmup_steps, args.batch, name)
     first = time.perf_counter() - began
     compute, _, _ = timed_loop(loop, iterator, args.steps, args.batch, name)
-    fed = iter(strategy.distribute_datasets_from_function(task.train_inputs))
+    fed = iter(task.train_inputs(trainer.input_context(strategy)))
     timed_loop(loop, fed, args.warmup_steps, args.batch, name)
     end_to_end, wall, waited = timed_loop(loop, fed, args.steps, args.batch, name)
     return StepResult(
@@ -124,14 +124,15 @@ def step_result(args, data_dir, workdir, strategy, arch, precision, jit) -> Step
 
 
 def held_batch(task, strategy):
-    """An iterator of the task's first training batch, again and again: only the step is
-    timed. (Seeded: the same batch for every task of the same config.)"""
+    """A host iterator of the task's first training batch of one replica, again and again
+    (trainer.Loop hands each replica its own): only the step is timed. (Seeded: the same
+    batch for every task of the same config.)"""
     import tensorflow as tf
 
-    sample = next(iter(task.train_inputs(tf.distribute.InputContext())))
-    return iter(
-        strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(sample).repeat())
-    )
+    from tfambient import trainer
+
+    sample = next(iter(task.train_inputs(trainer.input_context(strategy))))
+    return iter(tf.data.Dataset.from_tensors(sample).repeat())
 
 
 def input_rates(args, data_dir: Path, workdir: Path) -> dict[str, float]:
