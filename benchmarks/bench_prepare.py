@@ -14,10 +14,11 @@ once per round so drift hits them all alike:
 
 * decode alone: what preparation must decode for a clip: open, the centre frame
   (``frame_at``) and the 3.75 s audio window at the native rate (``audio_window``).
-* full prepare: ``extract_clip`` for every clip, then one ``PartStore.commit`` of them
+* full prepare: ``extract_clips`` on every clip, extract.CLIPS_PER_CALL clips a call (as a
+  worker does: their windows described together), then one ``PartStore.commit`` of them
   all (``frame_example`` serialisation, TFRecord write, fsync, sidecar). Its time is split
   into decode / descriptors / JPEG (``ClipResult.seconds``), write (the commit) and other
-  (what ``extract_clip`` does outside those). "serialise" is frame_example alone, timed
+  (what ``extract_clips`` does outside those). "serialise" is frame_example alone, timed
   apart: a part of write, for information.
 * extract with one descriptor (texture, mfcc, mfcc_summary): which descriptor dominates.
 
@@ -34,7 +35,7 @@ steady rate >= 0.8 of the local engine's. ``--engines_only`` measures just this.
 
 Then issue 12's comparisons, on the same clips, one core, in rounds of their own:
 
-* (a) clips/s per core of preparation (extract_clip and one commit, as "full prepare")
+* (a) clips/s per core of preparation (extraction and one commit, as "full prepare")
   before issue 12 against now, with the default --frame_at=exact and with
   --frame_at=keyframe. The library no longer holds the code from before, so the benchmark
   puts it back around today's extract_clip (``before_issue12``): each frame decoded by a
@@ -42,7 +43,8 @@ Then issue 12's comparisons, on the same clips, one core, in rounds of their own
   which is what ``frame_at`` did then), the audio decoded over the segment's whole span
   (here the whole file), the texture module as it was before its speed-up (float64 band
   stage), read with ``git show`` from commit 117d629 (skipped, with the reason printed,
-  where that fails), and each clip's windows described on their own. Goal >= 1.5x.
+  where that fails), and each clip's windows described on their own (one clip a call).
+  Goal >= 1.5x.
 * (b) the 2019 reproduction's way of extracting: per clip an ffmpeg process writes the
   centre frame as a JPEG of the stored size and another the 3.75 s of audio as PCM (the
   ffmpeg of the imageio-ffmpeg wheel; skipped, with the reason printed, where it is
@@ -283,9 +285,17 @@ def decode_pass(jobs, settings: ExtractSettings) -> Pass:
     return Pass(wall, cpu, {"decode": wall})
 
 
-def extract_all(jobs, settings: ExtractSettings) -> tuple[list[extract.ClipResult], Pass]:
+def extract_all(
+    jobs, settings: ExtractSettings, per_call: int = extract.CLIPS_PER_CALL
+) -> tuple[list[extract.ClipResult], Pass]:
+    """extract_clips on ``per_call`` clips at a time, as a worker does."""
+    items = [(segment, str(clip.path)) for segment, clip in jobs]
     wall, cpu = time.perf_counter(), time.process_time()
-    results = [extract.extract_clip(segment, str(clip.path), settings) for segment, clip in jobs]
+    results = [
+        result
+        for start in range(0, len(items), per_call)
+        for result in extract.extract_clips(items[start : start + per_call], settings)
+    ]
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     failed = [r for r in results if r.failure is not None]
     if failed:
@@ -296,9 +306,11 @@ def extract_all(jobs, settings: ExtractSettings) -> tuple[list[extract.ClipResul
     return results, Pass(wall, cpu, phases)
 
 
-def full_pass(jobs, settings: ExtractSettings, scratch: Path, prepare) -> Pass:
-    """extract_clip for every clip, then one committed part holding all of them."""
-    results, timing = extract_all(jobs, settings)
+def full_pass(
+    jobs, settings: ExtractSettings, scratch: Path, prepare, per_call=extract.CLIPS_PER_CALL
+) -> Pass:
+    """extract_all, then one committed part holding all of the clips."""
+    results, timing = extract_all(jobs, settings, per_call)
     parts = Path(tempfile.mkdtemp(dir=scratch))
     try:
         store = prepare.PartStore(parts)
@@ -516,7 +528,7 @@ def versus_rounds(jobs, settings: ExtractSettings, args, prepare) -> dict[str, l
 
     def before(batch) -> Pass:
         with before_issue12(old):
-            return full_pass(batch, settings, scratch, prepare)
+            return full_pass(batch, settings, scratch, prepare, per_call=1)
 
     def reproduction(batch) -> Pass:
         with one_cpu():  # ffmpeg's threads too
@@ -550,7 +562,7 @@ def versus(jobs, settings: ExtractSettings, args, prepare) -> None:
     clips = len(jobs)
     print()
     print(f"preparation on one core, {clips} clips, best of {args.repeats}, ms per clip "
-          "(extract_clip and the commit of one part; the 2019 way writes nothing)")  # fmt: skip
+          "(extract_clips and the commit of one part; the 2019 way writes nothing)")  # fmt: skip
     header = ["configuration", "clips/s", "ms/clip", "decode", "descriptors", "JPEG", "write",
               "other", "CPU/wall"]  # fmt: skip
     table(header, [pass_row(n, best(p), clips) for n, p in passes.items() if n != REPRODUCTION])
