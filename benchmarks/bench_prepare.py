@@ -23,8 +23,8 @@ once per round so drift hits them all alike:
 * extract with one descriptor (texture, mfcc, mfcc_summary): which descriptor dominates.
 
 Then ``run_extraction`` (the preparation's process pool) with 1 and os.cpu_count() workers,
-in the same rounds: clips/s from the k-th result to the last (so pool start-up and each
-worker's first, cache-filling clip are left out), per worker, and with start-up included.
+in the same rounds: clips/s from the results of the k-th call to the last (so pool start-up
+and each worker's first, cache-filling call are left out), per worker, and with start-up.
 
 Then the two engines of tfambient-prepare on the same clips, two workers each: the local
 engine (``LocalEngine.extract``: a process pool, parts committed) and the Apache Beam engine
@@ -333,14 +333,22 @@ def full_pass(
 
 
 def pool_pass(jobs, settings: ExtractSettings, workers: int, prepare) -> tuple[float, float]:
-    """(steady clips/s from the workers-th result to the last, clips/s with start-up)."""
+    """(steady clips/s from the workers-th call's results to the last, clips/s with start-up).
+
+    A worker returns the clips of a call together (extract.CLIPS_PER_CALL), so results come
+    in bursts: a result less than a millisecond after the one before (a clip takes ~100 ms)
+    belongs to its burst, and the clips of the first ``workers`` bursts are left out.
+    """
     start = time.perf_counter()
     stamps = []
     for result in prepare.run_extraction(jobs, settings, workers):
         if result.failure is not None:
             raise SystemExit(f"extraction failed: {result.failure}")
         stamps.append(time.perf_counter())
-    steady = (len(stamps) - workers) / (stamps[-1] - stamps[workers - 1])
+    burst_ends = [i for i in range(len(stamps)) if i + 1 == len(stamps) or
+                  stamps[i + 1] - stamps[i] > 1e-3]  # fmt: skip
+    first = burst_ends[min(workers, len(burst_ends)) - 1]
+    steady = (len(stamps) - 1 - first) / (stamps[-1] - stamps[first])
     return steady, len(stamps) / (stamps[-1] - start)
 
 
@@ -701,7 +709,8 @@ def main() -> None:
         return
 
     counts = sorted({1, args.max_workers})
-    pool_jobs = list(itertools.islice(itertools.cycle(jobs), max(clips, 8 * max(counts))))
+    calls = 4 * extract.CLIPS_PER_CALL * max(counts)  # several calls per worker
+    pool_jobs = list(itertools.islice(itertools.cycle(jobs), max(clips, calls)))
     scratch = Path(tempfile.mkdtemp(prefix="parts-", dir=args.clip_dir))
     decoded: list[Pass] = []
     full: list[Pass] = []
@@ -744,7 +753,7 @@ def main() -> None:
 
     print()
     print(f"run_extraction pool, {len(pool_jobs)} clips, best of {args.repeats}; steady = from "
-          "the k-th result to the last")  # fmt: skip
+          "the k-th call's results to the last")  # fmt: skip
     one = max(steady[1])
     rows = [
         [
