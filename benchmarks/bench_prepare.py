@@ -14,16 +14,17 @@ once per round so drift hits them all alike:
 
 * decode alone: what preparation must decode for a clip: open, the centre frame
   (``frame_at``) and the 3.75 s audio window at the native rate (``audio_window``).
-* full prepare: ``extract_clip`` for every clip, then one ``PartStore.commit`` of them
+* full prepare: ``extract_clips`` on every clip, extract.CLIPS_PER_CALL clips a call (as a
+  worker does: their windows described together), then one ``PartStore.commit`` of them
   all (``frame_example`` serialisation, TFRecord write, fsync, sidecar). Its time is split
   into decode / descriptors / JPEG (``ClipResult.seconds``), write (the commit) and other
-  (what ``extract_clip`` does outside those). "serialise" is frame_example alone, timed
+  (what ``extract_clips`` does outside those). "serialise" is frame_example alone, timed
   apart: a part of write, for information.
 * extract with one descriptor (texture, mfcc, mfcc_summary): which descriptor dominates.
 
 Then ``run_extraction`` (the preparation's process pool) with 1 and os.cpu_count() workers,
-in the same rounds: clips/s from the k-th result to the last (so pool start-up and each
-worker's first, cache-filling clip are left out), per worker, and with start-up included.
+in the same rounds: clips/s from the results of the k-th call to the last (so pool start-up
+and each worker's first, cache-filling call are left out), per worker, and with start-up.
 
 Then the two engines of tfambient-prepare on the same clips, two workers each: the local
 engine (``LocalEngine.extract``: a process pool, parts committed) and the Apache Beam engine
@@ -31,6 +32,29 @@ engine (``LocalEngine.extract``: a process pool, parts committed) and the Apache
 records through Beam's TFRecord sink, the part committed), each on n and on 2n clips: the
 steady rate is n / (t(2n) - t(n)), the fixed start-up cost t(n) - n / rate. Goal: Beam's
 steady rate >= 0.8 of the local engine's. ``--engines_only`` measures just this.
+
+Then issue 12's comparisons, on the same clips, one core, in rounds of their own:
+
+* (a) clips/s per core of preparation (extraction and one commit, as "full prepare")
+  before issue 12 against now, with the default --frame_at=exact and with
+  --frame_at=keyframe. The library no longer holds the code from before, so the benchmark
+  puts it back around today's extract_clip (``before_issue12``): each frame decoded by a
+  seek to the keyframe before it and every frame up to it (``MediaFile._nearest_frame``,
+  which is what ``frame_at`` did then), the audio decoded over the segment's whole span
+  (here the whole file), the texture module as it was before its speed-up (float64 band
+  stage), read with ``git show`` from commit 117d629 (skipped, with the reason printed,
+  where that fails), and each clip's windows described on their own (one clip a call).
+  Goal >= 1.5x.
+* (b) the 2019 reproduction's way of extracting: per clip an ffmpeg process writes the
+  centre frame as a JPEG of the stored size and another the 3.75 s of audio as PCM (the
+  ffmpeg of the imageio-ffmpeg wheel; skipped, with the reason printed, where it is
+  missing), then the texture of tests/texture_oracle.py and librosa's MFCCs. The oracle
+  stands in for the published texture code, which runs ~1.25x as fast: the line "with the
+  published texture code" divides the oracle's time by 1.25. The 2019 way writes nothing,
+  tfambient's figure includes its commit. Pinned to one CPU (ffmpeg's threads too); its
+  CPU time includes the ffmpeg processes'. Goal: tfambient >= 4x.
+
+Every ratio is printed by wall time of the best passes, by CPU time, and per round.
 
 Read it as: the ratio full/decode-alone throughput is the share of a worker's time that
 decoding takes; the goal is >= 0.5 (describing, encoding and writing cost no more than
@@ -42,6 +66,7 @@ figure. Media files are read from the page cache (they were just written or read
     .venv/bin/python benchmarks/bench_prepare.py [--clips 16] [--repeats 5] [--clip_dir DIR]
     .venv/bin/python benchmarks/bench_prepare.py --quick    # smoke run: 4 clips, 1 repeat
     .venv/bin/python benchmarks/bench_prepare.py --engines_only --repeats 2  # engines only
+    .venv/bin/python benchmarks/bench_prepare.py --versus_only  # (a) and (b) only
 """
 
 from __future__ import annotations
@@ -50,23 +75,31 @@ import argparse
 import contextlib
 import itertools
 import os
+import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
+import librosa
 import numpy as np
 import threadpoolctl
 from PIL import Image
 from printing import progress, table
 
-from tfambient import extract, media
+from tfambient import extract, media, sound
 from tfambient.audioset import ClipFile, Segment, names_segment_start, segment_span
 from tfambient.extract import ExtractSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from texture_oracle import oracle_texture
 
 # tfambient.prepare is imported in main(): pool workers import this script as __mp_main__,
 # and prepare pulls in TensorFlow (for the record writer), which real workers never load.
@@ -78,6 +111,16 @@ RATE = 44_100
 CACHE_NAME = "tfambient_bench_prepare_v2"  # bump when the generator changes
 GOAL = 0.5
 BEAM_GOAL = 0.8
+BEFORE_GOAL = 1.5  # issue 12: clips/s per core against preparation before it
+REPRODUCTION_GOAL = 4.0  # issue 12: against the 2019 reproduction's way of extracting
+BEFORE = "before issue 12"
+EXACT = "now, --frame_at=exact (default)"
+KEYFRAME = "now, --frame_at=keyframe"
+REPRODUCTION = "2019 reproduction"
+PUBLISHED_VS_ORACLE = 1.25  # the published texture code runs ~1.25x as fast as the oracle
+# The texture module before issue 12's speed-up (float64 band stage), kept in git history.
+TEXTURE_BEFORE = ("117d62943abe86a71f44ff705c0bdcedf1ec30c6", "tfambient/sound/texture.py")
+REPO = Path(__file__).resolve().parents[1]
 ENGINE_WORKERS = 2
 
 
@@ -242,9 +285,17 @@ def decode_pass(jobs, settings: ExtractSettings) -> Pass:
     return Pass(wall, cpu, {"decode": wall})
 
 
-def extract_all(jobs, settings: ExtractSettings) -> tuple[list[extract.ClipResult], Pass]:
+def extract_all(
+    jobs, settings: ExtractSettings, per_call: int = extract.CLIPS_PER_CALL
+) -> tuple[list[extract.ClipResult], Pass]:
+    """extract_clips on ``per_call`` clips at a time, as a worker does."""
+    items = [(segment, str(clip.path)) for segment, clip in jobs]
     wall, cpu = time.perf_counter(), time.process_time()
-    results = [extract.extract_clip(segment, str(clip.path), settings) for segment, clip in jobs]
+    results = [
+        result
+        for start in range(0, len(items), per_call)
+        for result in extract.extract_clips(items[start : start + per_call], settings)
+    ]
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     failed = [r for r in results if r.failure is not None]
     if failed:
@@ -255,9 +306,11 @@ def extract_all(jobs, settings: ExtractSettings) -> tuple[list[extract.ClipResul
     return results, Pass(wall, cpu, phases)
 
 
-def full_pass(jobs, settings: ExtractSettings, scratch: Path, prepare) -> Pass:
-    """extract_clip for every clip, then one committed part holding all of them."""
-    results, timing = extract_all(jobs, settings)
+def full_pass(
+    jobs, settings: ExtractSettings, scratch: Path, prepare, per_call=extract.CLIPS_PER_CALL
+) -> Pass:
+    """extract_all, then one committed part holding all of the clips."""
+    results, timing = extract_all(jobs, settings, per_call)
     parts = Path(tempfile.mkdtemp(dir=scratch))
     try:
         store = prepare.PartStore(parts)
@@ -280,14 +333,22 @@ def full_pass(jobs, settings: ExtractSettings, scratch: Path, prepare) -> Pass:
 
 
 def pool_pass(jobs, settings: ExtractSettings, workers: int, prepare) -> tuple[float, float]:
-    """(steady clips/s from the workers-th result to the last, clips/s with start-up)."""
+    """(steady clips/s from the workers-th call's results to the last, clips/s with start-up).
+
+    A worker returns the clips of a call together (extract.CLIPS_PER_CALL), so results come
+    in bursts: a result less than a millisecond after the one before (a clip takes ~100 ms)
+    belongs to its burst, and the clips of the first ``workers`` bursts are left out.
+    """
     start = time.perf_counter()
     stamps = []
     for result in prepare.run_extraction(jobs, settings, workers):
         if result.failure is not None:
             raise SystemExit(f"extraction failed: {result.failure}")
         stamps.append(time.perf_counter())
-    steady = (len(stamps) - workers) / (stamps[-1] - stamps[workers - 1])
+    burst_ends = [i for i in range(len(stamps)) if i + 1 == len(stamps) or
+                  stamps[i + 1] - stamps[i] > 1e-3]  # fmt: skip
+    first = burst_ends[min(workers, len(burst_ends)) - 1]
+    steady = (len(stamps) - 1 - first) / (stamps[-1] - stamps[first])
     return steady, len(stamps) / (stamps[-1] - start)
 
 
@@ -358,6 +419,196 @@ def compare_engines(jobs, settings: ExtractSettings, args, prepare) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------- baselines
+
+
+def texture_before() -> types.ModuleType:
+    """The texture module as it was before issue 12 (float64 band stage at 32x bandwidth),
+    read from this repository's history: the library no longer holds it."""
+    commit, path = TEXTURE_BEFORE
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{commit}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType("texture_before")
+    exec(compile(source, f"{commit[:7]}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def frames_by_seeking(clip: media.MediaFile, times_s, at: str = "exact"):
+    """MediaFile.frame_at before issue 12, for each time: a seek to the keyframe before it
+    and every frame decoded up to it (no frames_at, no skipping of unreferenced frames)."""
+    out = []
+    for time_s in times_s:
+        frame, frame_s, _ = clip._nearest_frame(clip._video, float(time_s), seek_s=float(time_s))
+        out.append(media.DecodedFrame(frame.to_ndarray(format="rgb24"), frame_s))
+    return out
+
+
+@contextlib.contextmanager
+def before_issue12(texture_module: types.ModuleType) -> Iterator[None]:
+    """extract_clip as it ran before issue 12: frames by seeking, audio decoded over the
+    segment's whole span (each of these files holds just its segment: the whole file),
+    the float64 texture code. Descriptors were computed per clip then as now."""
+    saved = media.MediaFile.frames_at, media.MediaFile.restrict_audio, sound.DESCRIPTORS
+    restrict = saved[1]
+    media.MediaFile.frames_at = frames_by_seeking
+    media.MediaFile.restrict_audio = lambda clip, *_: restrict(clip, 0.0, clip.info.duration_s)
+    texture = replace(saved[2]["texture"], features=texture_module.texture_of_mono)
+    sound.DESCRIPTORS = {**saved[2], "texture": texture}
+    try:
+        yield
+    finally:
+        media.MediaFile.frames_at, media.MediaFile.restrict_audio, sound.DESCRIPTORS = saved
+
+
+def run_ffmpeg(ffmpeg: str, *args: str) -> bytes:
+    return subprocess.run([ffmpeg, "-v", "error", *args], capture_output=True, check=True).stdout
+
+
+def extract_2019(ffmpeg: str, path: Path, settings: ExtractSettings, phases: dict) -> None:
+    """One clip the 2019 reproduction's way: an ffmpeg process writes the centre frame as a
+    JPEG of the stored size, another the audio window as PCM; then the texture (the oracle,
+    standing in for the published code) and librosa's MFCCs at 22.05 kHz."""
+    info = media.probe(path)
+    centre, window = info.duration_s / 2, settings.audio_window_s
+    side = settings.short_side
+    scale = f"scale='if(lt(iw,ih),{side},-2)':'if(lt(iw,ih),-2,{side})'"
+    with extract._timed(phases, "ffmpeg frame"):
+        run_ffmpeg(ffmpeg, "-ss", f"{centre:.3f}", "-i", str(path), "-frames:v", "1", "-vf",
+                   scale, "-q:v", "2", "-f", "image2pipe", "-c:v", "mjpeg", "-")  # fmt: skip
+    with extract._timed(phases, "ffmpeg audio"):
+        pcm = run_ffmpeg(ffmpeg, "-ss", f"{centre - window / 2:.3f}", "-t", f"{window}", "-i",
+                         str(path), "-vn", "-f", "f32le", "-c:a", "pcm_f32le", "-")  # fmt: skip
+    audio = np.frombuffer(pcm, np.float32).reshape(-1, info.audio_channels)
+    with extract._timed(phases, "texture"):
+        oracle_texture(audio, info.audio_rate)
+    with extract._timed(phases, "mfcc"):
+        mono = librosa.resample(audio.mean(axis=1), orig_sr=info.audio_rate, target_sr=22_050)
+        mfcc = librosa.feature.mfcc(y=mono, sr=22_050, n_mfcc=20)
+        np.concatenate([mfcc.ravel(), mfcc.mean(axis=1), mfcc.std(axis=1)])
+
+
+def pass_2019(ffmpeg: str, jobs, settings: ExtractSettings) -> Pass:
+    """extract_2019 for every clip; CPU time includes the ffmpeg processes'."""
+
+    def cpu() -> float:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
+
+    phases: dict[str, float] = {}
+    wall, used = time.perf_counter(), cpu()
+    for _, clip in jobs:
+        extract_2019(ffmpeg, clip.path, settings, phases)
+    return Pass(time.perf_counter() - wall, cpu() - used, phases)
+
+
+def load_texture_before() -> tuple[types.ModuleType | None, str]:
+    """(the texture module before issue 12, "") or (None, why it cannot be had)."""
+    try:
+        return texture_before(), ""
+    except (OSError, subprocess.CalledProcessError) as error:
+        return None, f"git show {TEXTURE_BEFORE[0][:7]}:{TEXTURE_BEFORE[1]} failed: {error}"
+
+
+def find_ffmpeg() -> tuple[str | None, str]:
+    """(the imageio-ffmpeg wheel's ffmpeg, "") or (None, why it cannot be used)."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe(), ""
+    except (ImportError, RuntimeError) as error:
+        return None, f"{type(error).__name__}: {error}"
+
+
+def versus_rounds(jobs, settings: ExtractSettings, args, prepare) -> dict[str, list[Pass]]:
+    """Per round on one core: before issue 12, now (exact and keyframe), the 2019 way."""
+    old, old_why = load_texture_before()
+    ffmpeg, ffmpeg_why = find_ffmpeg()
+    if old is None:
+        print(f"before issue 12: skipped ({old_why})")
+    if ffmpeg is None:
+        print(f"2019 reproduction: skipped, no ffmpeg from imageio-ffmpeg ({ffmpeg_why})")
+    scratch = Path(tempfile.mkdtemp(prefix="versus-", dir=args.clip_dir))
+    keyframe = replace(settings, frame_at="keyframe")
+
+    def before(batch) -> Pass:
+        with before_issue12(old):
+            return full_pass(batch, settings, scratch, prepare, per_call=1)
+
+    def reproduction(batch) -> Pass:
+        with one_cpu():  # ffmpeg's threads too
+            return pass_2019(ffmpeg, batch, settings)
+
+    runs = {
+        BEFORE: before if old is not None else None,
+        EXACT: lambda batch: full_pass(batch, settings, scratch, prepare),
+        KEYFRAME: lambda batch: full_pass(batch, keyframe, scratch, prepare),
+        REPRODUCTION: reproduction if ffmpeg is not None else None,
+    }
+    runs = {name: run for name, run in runs.items() if run is not None}
+    passes: dict[str, list[Pass]] = {name: [] for name in runs}
+    try:
+        with threadpoolctl.threadpool_limits(1):
+            progress("warming up (filter banks, codecs, the oracle) ...")
+            for run in runs.values():
+                run(jobs[:1])
+            for round_ in range(args.repeats):
+                progress(f"versus, round {round_ + 1}/{args.repeats}: {'; '.join(runs)}")
+                for name, run in runs.items():
+                    passes[name].append(run(jobs))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return passes
+
+
+def versus(jobs, settings: ExtractSettings, args, prepare) -> None:
+    """(a) clips/s per core now against before issue 12; (b) against the 2019 way."""
+    passes = versus_rounds(jobs, settings, args, prepare)
+    clips = len(jobs)
+    print()
+    print(f"preparation on one core, {clips} clips, best of {args.repeats}, ms per clip "
+          "(extract_clips and the commit of one part; the 2019 way writes nothing)")  # fmt: skip
+    header = ["configuration", "clips/s", "ms/clip", "decode", "descriptors", "JPEG", "write",
+              "other", "CPU/wall"]  # fmt: skip
+    table(header, [pass_row(n, best(p), clips) for n, p in passes.items() if n != REPRODUCTION])
+    now = passes[EXACT]
+    for name in (EXACT, KEYFRAME):
+        if BEFORE in passes:
+            print_ratio(f"{name} vs before issue 12", passes[name], passes[BEFORE], BEFORE_GOAL)
+    if REPRODUCTION not in passes:
+        return
+    old = best(passes[REPRODUCTION])
+    print()
+    print("the 2019 reproduction's way, per clip (ms): ffmpeg processes for the frame and the "
+          "audio, the texture oracle, librosa MFCCs; CPU includes ffmpeg's")  # fmt: skip
+    steps = list(old.phases)
+    table(["configuration", "clips/s", "ms/clip", *steps, "CPU/wall"],
+          [[REPRODUCTION, f"{clips / old.wall:.2f}", f"{1000 * old.wall / clips:.1f}",
+            *(f"{1000 * old.phases[k] / clips:.1f}" for k in steps),
+            f"{old.cpu / old.wall:.2f}"]])  # fmt: skip
+    print_ratio(f"{EXACT} vs {REPRODUCTION}", now, passes[REPRODUCTION], REPRODUCTION_GOAL)
+    print_ratio(f"{KEYFRAME} vs {REPRODUCTION}", passes[KEYFRAME], passes[REPRODUCTION],
+                REPRODUCTION_GOAL)  # fmt: skip
+    published = old.wall - old.phases["texture"] * (1 - 1 / PUBLISHED_VS_ORACLE)
+    ratio = published / best(now).wall
+    print(f"{EXACT} vs {REPRODUCTION} with the published texture code in place of the oracle "
+          f"(its texture time / {PUBLISHED_VS_ORACLE}): {ratio:.2f}x (estimated)")  # fmt: skip
+
+
+def print_ratio(label: str, faster: list[Pass], slower: list[Pass], goal: float) -> None:
+    """Throughput ratio of the best passes by wall and by CPU time, and per round."""
+    wall = best(slower).wall / best(faster).wall
+    cpu = min(p.cpu for p in slower) / min(p.cpu for p in faster)
+    paired = [s.wall / f.wall for f, s in zip(faster, slower, strict=True)]
+    verdict = "PASS" if wall >= goal else "below goal"
+    print(f"{label}: {wall:.2f}x clips/s per core (goal >= {goal}x): {verdict}; by CPU time "
+          f"{cpu:.2f}x; per round median {statistics.median(paired):.2f}x "
+          f"(range {min(paired):.2f}-{max(paired):.2f})")  # fmt: skip
+
+
 def best(passes: list[Pass]) -> Pass:
     return min(passes, key=lambda p: p.wall)
 
@@ -411,6 +662,11 @@ def main() -> None:
         "--engines_only", action="store_true", help="only local engine vs Beam engine"
     )
     parser.add_argument(
+        "--versus_only",
+        action="store_true",
+        help="only now against before issue 12 and against the 2019 reproduction's way",
+    )
+    parser.add_argument(
         "--engine_clips", type=int, default=48, help="n of the engines' t(n) and t(2n)"
     )
     args = parser.parse_args()
@@ -448,9 +704,13 @@ def main() -> None:
     if args.engines_only:
         compare_engines(jobs, settings, args, prepare)
         return
+    if args.versus_only:
+        versus(jobs, settings, args, prepare)
+        return
 
     counts = sorted({1, args.max_workers})
-    pool_jobs = list(itertools.islice(itertools.cycle(jobs), max(clips, 8 * max(counts))))
+    calls = 4 * extract.CLIPS_PER_CALL * max(counts)  # several calls per worker
+    pool_jobs = list(itertools.islice(itertools.cycle(jobs), max(clips, calls)))
     scratch = Path(tempfile.mkdtemp(prefix="parts-", dir=args.clip_dir))
     decoded: list[Pass] = []
     full: list[Pass] = []
@@ -493,7 +753,7 @@ def main() -> None:
 
     print()
     print(f"run_extraction pool, {len(pool_jobs)} clips, best of {args.repeats}; steady = from "
-          "the k-th result to the last")  # fmt: skip
+          "the k-th call's results to the last")  # fmt: skip
     one = max(steady[1])
     rows = [
         [
@@ -539,6 +799,7 @@ def main() -> None:
         f"run: {time.perf_counter() - began:.0f} s wall; load average at the end "
         f"{os.getloadavg()[0]:.2f} (other processes on these CPUs skew the pool figures most)"
     )
+    versus(jobs, settings, args, prepare)
     compare_engines(jobs, settings, args, prepare)
 
 

@@ -7,7 +7,7 @@ import os
 from tfambient import extract
 
 
-def extract_or_die(segment, path, settings):
-    if "crash" in os.path.basename(path):
+def extract_or_die(jobs, settings):
+    if any("crash" in os.path.basename(path) for _, path in jobs):
         os._exit(1)
-    return extract.extract_clip(segment, path, settings)
+    return extract.extract_clips(jobs, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -13,7 +14,7 @@ from corpus import write_clip
 from crashing_work import extract_or_die
 from PIL import Image
 
-from tfambient import extract, prepare
+from tfambient import extract, media, prepare
 from tfambient.audioset import ClipFile, Segment
 from tfambient.extract import ExtractSettings
 from tfrecords_tools import example, reader
@@ -35,8 +36,6 @@ def clip_dir(tmp_path_factory):
     clips.write_kind_clip(root / "short.mp4", "tone", seed=3, duration_s=2.0)
     clips.write_kind_clip(root / "mute.mp4", "tone", seed=4, audio=False)
     silent = np.zeros((40, *clips.KIND_SIZE, 3), np.uint8)
-    from tfambient import media
-
     media.write_video(
         root / "silent.mp4",
         silent,
@@ -61,7 +60,7 @@ def test_audio_windows_move_inward_to_stay_inside_the_span():
 @pytest.mark.parametrize(
     ("height", "width", "size"), [(48, 64, (32, 43)), (360, 640, (32, 57)), (100, 50, (64, 32))]
 )
-def test_jpeg_short_side_is_the_image_size(height, width, size):
+def test_jpeg_short_side_is_the_short_side_asked_for(height, width, size):
     frame = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
     jpeg, h, w = extract.encode_jpeg(frame, 32, 90)
     image = Image.open(io.BytesIO(jpeg))
@@ -127,6 +126,45 @@ def test_a_clip_fails_when_no_frame_is_left(clip_dir):
     result = extract.extract_clip(segment(3), str(clip_dir / "silent.mp4"), SETTINGS)
     assert result.failure.reason == "silent_audio" and result.frames == result.dropped == []
     assert result.failure.detail.endswith("(every frame dropped: 2 silent_audio)")
+
+
+def test_clips_described_together_give_what_each_gives_alone(clip_dir, tmp_path, monkeypatch):
+    """A worker describes the windows of several clips in one call (extract_clips): each
+    clip's records and failure are those it gets alone, rates and failures mixed in."""
+    clips.write_kind_clip(tmp_path / "tone.webm", "tone", seed=5)  # 48 kHz among 44.1 kHz
+    shutil.copy(clip_dir / "whole.mp4", tmp_path / "broken.mp4")
+    frame_audio = extract._frame_audio
+
+    def nan_for_broken(clip, path, *args):  # windows no descriptor can be computed from
+        window = frame_audio(clip, path, *args)
+        if "broken" in path and isinstance(window, media.AudioWindow):
+            window = dataclasses.replace(window, samples=np.full_like(window.samples, np.nan))
+        return window
+
+    monkeypatch.setattr(extract, "_frame_audio", nan_for_broken)
+    settings = ExtractSettings(frames_per_clip=2, short_side=32)
+    paths = [clip_dir / "tone.mp4", tmp_path / "broken.mp4", clip_dir / "short.mp4",
+             tmp_path / "tone.webm", clip_dir / "silent.mp4", clip_dir / "whole.mp4"]  # fmt: skip
+    jobs = [(segment(i, 2.0, 7.0), str(path)) for i, path in enumerate(paths)]
+    together = extract.extract_clips(jobs, settings)
+    alone = [extract.extract_clip(s, path, settings) for s, path in jobs]
+    assert [r.segment for r in together] == [s for s, _ in jobs]
+    failures = [r.failure and r.failure.reason for r in together]
+    assert failures == [None, "bad_audio", "too_short", None, "silent_audio", None]
+    broken = together[1].failure.detail
+    assert broken == f"{paths[1]}: window(s) [0, 1] contain NaN or Inf samples"
+    for batched, single in zip(together, alone, strict=True):
+        assert batched.failure == single.failure and batched.dropped == single.dropped
+        assert len(batched.frames) == len(single.frames)
+        for got, want in zip(batched.frames, single.frames, strict=True):
+            assert (got.index, got.time_s, got.audio_start_s) == (
+                want.index,
+                want.time_s,
+                want.audio_start_s,
+            )
+            assert got.jpeg == want.jpeg and got.descriptors.keys() == want.descriptors.keys()
+            for name, values in got.descriptors.items():
+                np.testing.assert_allclose(values, want.descriptors[name], rtol=1e-5, atol=1e-6)
 
 
 def test_settings_are_checked():

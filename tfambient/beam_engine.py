@@ -6,7 +6,7 @@ this machine, or Dataflow, Flink, Spark on many.
 
 * Extraction: one pipeline takes the clips the launcher found (``prepare.locate``), copies
   each to the worker's local disk when it lives on another filesystem, and extracts it with
-  the local engine's ``prepare.ExtractionPool``: ``extract.extract_clip`` in a child
+  the local engine's ``prepare.ExtractionPool``: ``extract.extract_clips`` in a child
   process, so a decoder that kills its process costs that clip only ("crashed"), never the
   worker or the job. The records go through Beam's TFRecord sink, each clip's outcome to
   a JSON-lines file; when the pipeline has finished, the launcher commits them as one part
@@ -297,7 +297,7 @@ class BeamEngine:
         self,
         options: PipelineOptions,
         mirror: Mirror | None = None,
-        work: prepare.Work = extract.extract_clip,
+        work: prepare.Work = extract.extract_clips,
     ):
         self.options = options
         self.mirror = mirror

@@ -20,7 +20,7 @@ import contextlib
 import io
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import av.logging
@@ -160,23 +160,88 @@ def encode_jpeg(frame: np.ndarray, short_side: int, quality: int) -> tuple[bytes
     return buffer.getvalue(), size[1], size[0]
 
 
+# Clips a worker extracts per call: their windows are described together, in batches that
+# run faster per window than one clip's own (sound.describe_windows).
+CLIPS_PER_CALL = 8
+
+
+@dataclass
+class _Decoded:
+    """A clip's decoded frames and audio windows, waiting for their descriptors."""
+
+    path: str
+    rate: int
+    origin: float  # file time of the segment's start, whichever kind of file it is
+    times: np.ndarray
+    audio: list[media.AudioWindow | Failure]  # per frame
+    kept: list[int]  # frames whose window is usable
+    encoded: list[tuple[bytes, int, int]]  # JPEG, height, width of the kept frames
+
+    def samples(self) -> list[np.ndarray]:
+        return [self.audio[i].samples for i in self.kept]
+
+
 def extract_clip(segment: Segment, path: str, settings: ExtractSettings) -> ClipResult:
     """Frames and descriptors of one segment, or the reason it cannot be used."""
-    result = ClipResult(segment)
+    return extract_clips([(segment, path)], settings)[0]
+
+
+def extract_clips(
+    jobs: Sequence[tuple[Segment, str]], settings: ExtractSettings
+) -> list[ClipResult]:
+    """extract_clip of each (segment, path), with the windows of all the clips described
+    in one sound.describe_windows call: the same results, in the order given, faster."""
+    results = [ClipResult(segment) for segment, _ in jobs]
+    waiting: list[tuple[ClipResult, _Decoded]] = []
+    for result, (_, path) in zip(results, jobs, strict=True):
+        with _clip_failures(result, path):
+            decoded = _decode(result, path, settings)
+            if decoded is not None:
+                waiting.append((result, decoded))
+    described, share = _describe_together([d for _, d in waiting], settings)
+    row = 0
+    for result, decoded in waiting:
+        rows = range(row, row + len(decoded.kept))
+        row = rows.stop
+        result.seconds["describe"] = share * len(rows)
+        with _clip_failures(result, decoded.path):
+            _finish(result, decoded, described, rows, settings)
+    for result in results:
+        if result.failure is not None:
+            result.frames, result.dropped = [], []
+    return results
+
+
+def _describe_together(
+    clips: list[_Decoded], settings: ExtractSettings
+) -> tuple[sound.Described | None, float]:
+    """(the kept windows of all ``clips`` described, seconds per window); None where that
+    fails as a whole, so each clip is described alone and fails, if it does, on its own."""
+    windows = [window for clip in clips for window in clip.samples()]
+    rates = [clip.rate for clip in clips for _ in clip.kept]
+    start = time.perf_counter()
     try:
-        _extract_into(result, path, settings)
+        described = sound.describe_windows(windows, rates, settings.descriptors)
+    except Exception:  # each clip, described alone, then says what went wrong
+        described = None
+    return described, (time.perf_counter() - start) / max(len(windows), 1)
+
+
+@contextlib.contextmanager
+def _clip_failures(result: ClipResult, path: str) -> Iterator[None]:
+    """An error in the block becomes the clip's failure, with its reason code."""
+    try:
+        yield
     except media.MediaError as error:
         result.failure = Failure(error.reason, str(error))
     except sound.InvalidAudio as error:
         result.failure = Failure("bad_audio", f"{path}: {error}")
     except Exception as error:  # a decoder bug must cost one clip, not the whole job
         result.failure = Failure("error", f"{path}: {type(error).__name__}: {error}")
-    if result.failure is not None:
-        result.frames, result.dropped = [], []
-    return result
 
 
-def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> None:
+def _decode(result: ClipResult, path: str, settings: ExtractSettings) -> _Decoded | None:
+    """The clip's kept frames and their windows; None with the reason when none is left."""
     seconds, segment = result.seconds, result.segment
     with _timed(seconds, "decode"), media.MediaFile(path) as clip:
         info = clip.info
@@ -193,7 +258,7 @@ def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> N
                 f"{path}: the segment spans {max(last_s - first_s, 0):.2f}s of the file "
                 f"({info.duration_s:.2f}s long), less than the {window_s}s audio window",
             )
-            return
+            return None
         times = frame_times(first_s, last_s, settings.frames_per_clip)
         decoded = (
             _keyframes_in(clip, times, first_s, last_s) if settings.frame_at == "keyframe" else {}
@@ -208,7 +273,7 @@ def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> N
         if exact:  # one decoder pass for every other frame that is kept
             decoded |= dict(zip(exact, clip.frames_at(times[exact]), strict=True))
         pictures = [decoded[i].image for i in kept]
-    origin = first_s  # file time of the segment's start, whichever kind of file it is
+    origin = first_s
     result.dropped = [
         DroppedFrame(i, float(times[i] - origin), window)
         for i, window in enumerate(audio)
@@ -216,23 +281,38 @@ def _extract_into(result: ClipResult, path: str, settings: ExtractSettings) -> N
     ]
     if not kept:
         result.failure = _no_frame_left(result.dropped)
-        return
-    samples = np.stack([audio[i].samples for i in kept])
-    with _timed(seconds, "describe"):
-        described = sound.describe(samples, info.audio_rate, settings.descriptors)
-    with _timed(seconds, "jpeg"):
+        return None
+    with _timed(seconds, "jpeg"):  # here, so that JPEGs, not pictures, wait for descriptors
         encoded = [encode_jpeg(p, settings.short_side, settings.jpeg_quality) for p in pictures]
+    return _Decoded(path, info.audio_rate, origin, times, audio, kept, encoded)
+
+
+def _finish(
+    result: ClipResult,
+    clip: _Decoded,
+    described: sound.Described | None,
+    rows: range,
+    settings: ExtractSettings,
+) -> None:
+    """The clip's frames, with the descriptors of their windows (rows of ``described``)."""
+    if described is None or any(row in described.failures for row in rows):
+        # Described alone, the clip fails with the reason it always had (InvalidAudio).
+        values = sound.describe(np.stack(clip.samples()), clip.rate, settings.descriptors)
+    else:
+        values = {
+            name: rows_of[rows.start : rows.stop] for name, rows_of in described.values.items()
+        }
     result.frames = [
         Frame(
             index=i,
-            time_s=float(times[i] - origin),
-            audio_start_s=float(audio[i].start_s - origin),
+            time_s=float(clip.times[i] - clip.origin),
+            audio_start_s=float(clip.audio[i].start_s - clip.origin),
             jpeg=jpeg,
             height=height,
             width=width,
-            descriptors={name: values[row] for name, values in described.items()},
+            descriptors={name: vectors[row] for name, vectors in values.items()},
         )
-        for row, (i, (jpeg, height, width)) in enumerate(zip(kept, encoded, strict=True))
+        for row, (i, (jpeg, height, width)) in enumerate(zip(clip.kept, clip.encoded, strict=True))
     ]
 
 

@@ -313,7 +313,8 @@ def _pool(num_workers: int) -> futures.ProcessPoolExecutor:
 
 
 Job = tuple[Segment, ClipFile]
-Work = Callable[[Segment, str, ExtractSettings], ClipResult]
+# What a worker does with a few clips (extract.extract_clips): their results, in order.
+Work = Callable[[list[tuple[Segment, str]], ExtractSettings], list[ClipResult]]
 
 
 class _PoolDied(Exception):
@@ -323,13 +324,13 @@ class _PoolDied(Exception):
 
 
 def run_extraction(
-    jobs: list[Job], settings: ExtractSettings, num_workers: int, work: Work = extract.extract_clip
+    jobs: list[Job], settings: ExtractSettings, num_workers: int, work: Work = extract.extract_clips
 ) -> Iterator[ClipResult]:
     """Results in completion order, from ``num_workers`` processes (0: this one)."""
     if num_workers == 0:
         extract.quiet_decoders()
-        for segment, clip in jobs:
-            yield work(segment, str(clip.path), settings)
+        for start in range(0, len(jobs), extract.CLIPS_PER_CALL):
+            yield from work(_work_items(jobs[start : start + extract.CLIPS_PER_CALL]), settings)
         return
     with ExtractionPool(num_workers, settings, work) as pool:
         yield from pool.results(jobs)
@@ -338,7 +339,8 @@ def run_extraction(
 class ExtractionPool:
     """Worker processes that extract clips, kept across calls of :meth:`results` (a
     process costs seconds to start where the parent is a big program, such as a Beam
-    worker, that each child imports again).
+    worker, that each child imports again). Each call of ``work`` in a worker takes a few
+    clips (extract.CLIPS_PER_CALL), so that their windows are described together.
 
     A worker that dies (a decoder crashing on a bad file) must not take the job with it:
     the clips it was holding are retried one at a time in new processes, so that the one
@@ -365,7 +367,9 @@ class ExtractionPool:
             careful = bool(suspects)
             try:
                 yield from self._results(
-                    suspects if careful else queue, 1 if careful else 4 * self.num_workers
+                    suspects if careful else queue,
+                    1 if careful else 4 * self.num_workers,
+                    1 if careful else extract.CLIPS_PER_CALL,
                 )
             except _PoolDied as died:
                 self._executor.shutdown(wait=False, cancel_futures=True)
@@ -378,22 +382,30 @@ class ExtractionPool:
                     logger.warning("%s; retrying them one at a time", died)
                     suspects.extend(died.jobs)
 
-    def _results(self, source: deque[Job], limit: int) -> Iterator[ClipResult]:
-        """Run the jobs of ``source`` with at most ``limit`` in flight, until it is empty."""
-        in_flight: dict[futures.Future, Job] = {}
+    def _results(self, source: deque[Job], limit: int, per_call: int) -> Iterator[ClipResult]:
+        """Run the jobs of ``source``, up to ``per_call`` to a call of ``work`` (fewer as
+        it runs out, so the workers finish together), with at most ``limit`` calls in
+        flight, until it is empty."""
+        in_flight: dict[futures.Future, list[Job]] = {}
         while source or in_flight:
             while source and len(in_flight) < limit:
-                job = source.popleft()
-                future = self._executor.submit(self.work, job[0], str(job[1].path), self.settings)
-                in_flight[future] = job
+                size = max(1, min(per_call, len(source) // self.num_workers))
+                call = [source.popleft() for _ in range(size)]
+                future = self._executor.submit(self.work, _work_items(call), self.settings)
+                in_flight[future] = call
             done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
             for future in done:
                 try:
-                    result = future.result()
+                    results = future.result()
                 except futures.process.BrokenProcessPool:
-                    raise _PoolDied(list(in_flight.values())) from None
+                    raise _PoolDied([job for call in in_flight.values() for job in call]) from None
                 del in_flight[future]
-                yield result
+                yield from results
+
+
+def _work_items(jobs: Iterable[Job]) -> list[tuple[Segment, str]]:
+    """What ``work`` is given: each segment and the path of its file."""
+    return [(segment, str(clip.path)) for segment, clip in jobs]
 
 
 @dataclass
