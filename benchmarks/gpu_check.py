@@ -124,15 +124,18 @@ def step_result(args, data_dir, workdir, strategy, arch, precision, jit) -> Step
 
 
 def held_batch(task, strategy):
-    """A host iterator of the task's first training batch of one replica, again and again
-    (trainer.Loop hands each replica its own): only the step is timed. (Seeded: the same
-    batch for every task of the same config.)"""
+    """A host iterator of the task's first global training batch, again and again, cut into
+    one piece per replica (trainer.Loop hands replica i the i-th): only the step is timed,
+    and one device and several see the same global batch. (Seeded: the same batch for every
+    task of the same config.)"""
     import tensorflow as tf
 
     from tfambient import trainer
 
-    sample = next(iter(task.train_inputs(trainer.input_context(strategy))))
-    return iter(tf.data.Dataset.from_tensors(sample).repeat())
+    sample = next(iter(task.train_inputs(tf.distribute.InputContext())))
+    replicas = trainer.local_replicas(strategy)
+    pieces = tf.nest.map_structure(lambda t: tf.stack(tf.split(t, replicas)), sample)
+    return iter(tf.data.Dataset.from_tensor_slices(pieces).repeat())
 
 
 def input_rates(args, data_dir: Path, workdir: Path) -> dict[str, float]:
