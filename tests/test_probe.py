@@ -6,7 +6,6 @@ side by side, and the exported features against the SavedModel's."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import shutil
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from image_tree import BROKEN, COLOURS, EMPTY_CLASS, NOT_AN_IMAGE, damage, write_tree
+from parity import run_parity_script
 from tiny import FC_UNITS, IMAGE_SIZE, probe_config
 from workers import run_workers
 
@@ -425,15 +425,7 @@ def test_user_mistakes_are_one_line_and_exit_2(tree, tmp_path, command, args, me
 
 
 def test_mirrored_over_two_devices_follows_the_one_device_probe(tree, tmp_path):
-    script = Path(__file__).with_name("probe_parity.py")
-    out = subprocess.run(
-        [sys.executable, str(script), str(tree), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    ).stdout
-    runs = json.loads(out.strip().splitlines()[-1])
+    runs = run_parity_script("probe_parity.py", tree, tmp_path)
     one, two = runs["one"], runs["two"]
     assert len(one["losses"]) == len(two["losses"]) == 15  # 4 epochs of 30 rows, batches of 8
     # The same global batches and weights; only the order of float32 sums differs.

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from parity import run_parity_script
 from records import write_dataset
 from tiny import train_config
 
@@ -59,15 +58,7 @@ def test_the_count_of_skipped_records_goes_on_across_a_resume(tmp_path):
 
 
 def test_mirrored_over_two_devices_follows_the_one_device_loss_curve(data_dir, tmp_path):
-    script = Path(__file__).with_name("strategy_parity.py")
-    out = subprocess.run(
-        [sys.executable, str(script), str(data_dir), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    ).stdout
-    curves = json.loads(out.strip().splitlines()[-1])
+    curves = run_parity_script("strategy_parity.py", data_dir, tmp_path)
     assert len(curves["one"]) == len(curves["two"]) == 6
     # The same global batches, the same initial weights: only the order of float32 sums
     # differs (each replica sums half the batch, then the two halves are added), a relative

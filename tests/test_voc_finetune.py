@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from killing import assert_logged_alike, contents, kill_twice_and_rerun, logged_steps, run
+from parity import run_parity_script
 from tiny import FC_UNITS, IMAGE_SIZE, voc_config
 from voc_tree import USED, write_tree
 
@@ -187,15 +188,7 @@ def test_test_crops_are_repeatable(voc_dir):
 
 
 def test_mirrored_over_two_devices_follows_the_one_device_run(voc_dir, tmp_path):
-    script = Path(__file__).with_name("voc_parity.py")
-    out = subprocess.run(
-        [sys.executable, str(script), str(voc_dir), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    ).stdout
-    runs = json.loads(out.strip().splitlines()[-1])
+    runs = run_parity_script("voc_parity.py", voc_dir, tmp_path)
     assert len(runs["one"]["losses"]) == len(runs["two"]["losses"]) == 6
     # The same global batches and weights; only the order of float32 sums differs.
     np.testing.assert_allclose(runs["two"]["losses"], runs["one"]["losses"], rtol=1e-4)
