@@ -300,18 +300,24 @@ def test_a_worker_whose_peer_never_comes_names_it_within_the_timeout(tmp_path):
     assert seconds < 100, seconds
 
 
+def train_as_worker_0(tmp_path: Path, ports: list[int]) -> subprocess.CompletedProcess:
+    """tfambient-train as worker 0 of ``ports``, waiting 3 s for the others (TensorFlow
+    alone would wait for a worker 1 that never answers forever)."""
+    return run_command(
+        "tfambient-train",
+        f"--data_dir={tmp_path}",
+        f"--workdir={tmp_path}/w",
+        "--cluster_timeout=3",
+        tf_config_text=tf_config(ports, 0),
+        timeout=120,
+    )
+
+
 def test_another_program_on_a_peer_port_is_named_within_the_timeout(tmp_path):
     (tmp_path / "dataset.json").write_text("{}")
     with socket.create_server(("127.0.0.1", 0)) as impostor:  # accepts, never speaks
         ports = [free_ports(1)[0], impostor.getsockname()[1]]
-        out = run_command(
-            "tfambient-train",
-            f"--data_dir={tmp_path}",
-            f"--workdir={tmp_path}/w",
-            "--cluster_timeout=3",
-            tf_config_text=tf_config(ports, 0),
-            timeout=120,  # TensorFlow would wait for a worker 1 there forever
-        )
+        out = train_as_worker_0(tmp_path, ports)
     assert out.returncode == 2, out.stderr[-3000:]
     lines = out.stderr.strip().splitlines()
     assert "Traceback" not in out.stderr and len(lines) == 2, out.stderr
@@ -373,14 +379,7 @@ def test_a_worker_started_with_the_wrong_index_is_named(tmp_path):
         )
         other.start()
         try:
-            out = run_command(
-                "tfambient-train",
-                f"--data_dir={tmp_path}",
-                f"--workdir={tmp_path}/w",
-                "--cluster_timeout=3",
-                tf_config_text=tf_config(ports, 0),
-                timeout=120,
-            )
+            out = train_as_worker_0(tmp_path, ports)
         finally:
             stop.set()
             other.join()
