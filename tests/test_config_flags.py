@@ -12,13 +12,14 @@ import pytest
 from absl import flags
 
 from tfambient.cli.common import dataclass_from_flags, define_dataclass_flags
-from tfambient.configs import option
+from tfambient.configs import option, required
 
 BIN = Path(sys.executable).parent
 
 
 @dataclass(frozen=True)
 class Example:
+    where: str = required("A required path.")
     sizes: tuple[int, ...] = option((30,), "Some sizes.")
     names: tuple[str, ...] | None = option(None, "Some names.")
     rate: float | None = option(None, "A rate.", lower=1.0)
@@ -32,13 +33,13 @@ class Example:
 def parsed(*args: str) -> flags.FlagValues:
     values = flags.FlagValues()
     define_dataclass_flags(Example, "example_module", values)
-    values(["prog", *args])
+    values(["prog", "--where=w", *args])
     return values
 
 
 def test_fields_become_typed_flags_with_their_defaults():
     config = dataclass_from_flags(Example, parsed())
-    assert config == Example()
+    assert config == Example(where="w")
 
 
 def test_given_flags_become_the_fields_and_derived_fields_are_passed_through():
@@ -46,7 +47,8 @@ def test_given_flags_become_the_fields_and_derived_fields_are_passed_through():
     config = dataclass_from_flags(Example, parsed("--loud"), derived=frozenset({"d"}))
     assert config.loud and config.derived == {"d"}
     config = dataclass_from_flags(Example, values)
-    assert config == Example(sizes=(2, 5), names=("x", "y"), rate=2.5, count=7, mode="b")
+    expected = Example(where="w", sizes=(2, 5), names=("x", "y"), rate=2.5, count=7, mode="b")
+    assert config == expected
 
 
 def test_a_multi_field_is_a_repeatable_flag():
@@ -57,7 +59,7 @@ def test_a_multi_field_is_a_repeatable_flag():
 def test_only_described_fields_are_flags_and_help_lists_them_under_the_module():
     values = parsed()
     listed = {flag.name for flag in values.get_key_flags_for_module("example_module")}
-    assert listed == {"sizes", "names", "rate", "example_count", "mode", "loud", "specs"}
+    assert listed == {"where", "sizes", "names", "rate", "example_count", "mode", "loud", "specs"}
     assert "derived" not in values
     assert "A count." in values.module_help("example_module")
 
@@ -68,6 +70,15 @@ def test_only_described_fields_are_flags_and_help_lists_them_under_the_module():
 def test_limits_and_choices_are_enforced_by_the_flag(arg):
     with pytest.raises(flags.IllegalFlagValueError):
         parsed(arg)
+
+
+@pytest.mark.parametrize("given", [(), ("--where=",)])
+def test_a_required_field_left_out_or_empty_is_named(given):
+    values = flags.FlagValues()
+    define_dataclass_flags(Example, "example_module", values)
+    values(["prog", *given])
+    with pytest.raises(ValueError, match=r"^--where is required$"):
+        dataclass_from_flags(Example, values)
 
 
 def test_a_list_of_the_wrong_type_is_one_clear_error():

@@ -85,6 +85,13 @@ def _quietly(start: Callable[[], T]) -> T:
             os.close(saved)
 
 
+def worker_processes(requested: int) -> int:
+    """--num_workers as a count: -1 is one per CPU core this process may use."""
+    if requested >= 0:
+        return requested
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def define_cluster_timeout_flag(module: str) -> None:
     """--cluster_timeout, listed by --help as ``module``'s."""
     flags.DEFINE_float(
@@ -227,11 +234,13 @@ def _define_field_flag(field: dataclasses.Field, kind: type, flag_values) -> Non
 
 def dataclass_from_flags(cls, flag_values=flags.FLAGS, **derived):
     """The dataclass ``cls`` built from the flags of :func:`define_dataclass_flags` (a list
-    flag becomes a tuple of its elements' type) and the ``derived`` fields; a bad value is
-    a ValueError."""
+    flag becomes a tuple of its elements' type) and the ``derived`` fields; a bad value, or
+    no value for a field without a default (``configs.required``), is a ValueError."""
     values = dict(derived)
     for field, kind in _flag_fields(cls):
         value = flag_values[flag_name(field)].value
+        if field.default is dataclasses.MISSING and value in (None, ""):
+            raise ValueError(f"--{flag_name(field)} is required")
         if kind is tuple and value is not None:
             element = _element_type(cls, field)
             try:

@@ -14,8 +14,6 @@ resumes; another layer into the same OUTPUT is added beside the first. See docs/
 
 from __future__ import annotations
 
-from absl import flags
-
 from tfambient.cli.common import (
     UserError,
     define_cluster_timeout_flag,
@@ -26,8 +24,6 @@ from tfambient.cli.common import run as run_app
 from tfambient.configs import FeaturesConfig
 from tfambient.contracts.workdirs import FeatureDir
 
-FLAGS = flags.FLAGS
-
 define_dataclass_flags(FeaturesConfig, __name__)
 define_cluster_timeout_flag(__name__)
 
@@ -35,9 +31,6 @@ define_cluster_timeout_flag(__name__)
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    for required in ("images", "output"):
-        if not getattr(FLAGS, required):
-            raise UserError(f"--{required} is required")
     config, strategy = start_from_flags(FeaturesConfig)
     from tfambient.tasks import probe
 

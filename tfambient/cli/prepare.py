@@ -34,6 +34,7 @@ from tfambient.cli.common import (
     dataclass_from_flags,
     define_dataclass_flags,
     load_tensorflow_for_records,
+    worker_processes,
 )
 from tfambient.cli.common import run as run_app
 from tfambient.configs import PrepareConfig
@@ -50,12 +51,6 @@ def extract_settings() -> ExtractSettings:
         return dataclass_from_flags(ExtractSettings)
     except ValueError as error:
         raise UserError(str(error)) from None
-
-
-def num_workers() -> int:
-    if FLAGS.num_workers >= 0:
-        return FLAGS.num_workers
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def read_segments(prepare, output_dir: Path) -> audioset.SegmentTable:
@@ -150,7 +145,7 @@ def prepare_into(output_dir: Path, mirror=None) -> None:
         labels = label_flags.label_settings()
         names = ontology_names()  # now, not after days of extraction
         engine = engine_flags.make_engine(
-            num_workers(), mirror, clips_per_part=FLAGS.clips_per_part
+            worker_processes(FLAGS.num_workers), mirror, clips_per_part=FLAGS.clips_per_part
         )
     except (audioset.AudioSetFormatError, ValueError) as error:
         raise UserError(str(error)) from None

@@ -17,8 +17,6 @@ problems.csv. See docs/probe.md.
 
 from __future__ import annotations
 
-from absl import flags
-
 from tfambient.cli.common import (
     UserError,
     define_cluster_timeout_flag,
@@ -29,8 +27,6 @@ from tfambient.cli.common import run as run_app
 from tfambient.configs import ProbeConfig
 from tfambient.contracts.workdirs import ProbeWorkdir
 
-FLAGS = flags.FLAGS
-
 define_dataclass_flags(ProbeConfig, __name__)
 define_cluster_timeout_flag(__name__)
 
@@ -38,8 +34,6 @@ define_cluster_timeout_flag(__name__)
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.workdir:
-        raise UserError("--workdir is required")
     config, strategy = start_from_flags(ProbeConfig)
     from tfambient.tasks import probe
 

@@ -14,15 +14,19 @@ other settings need --overwrite. See docs/synthetic.md.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 
 from absl import flags
 
-from tfambient.cli.common import UserError, dataclass_from_flags, define_dataclass_flags
+from tfambient.cli.common import (
+    UserError,
+    dataclass_from_flags,
+    define_dataclass_flags,
+    worker_processes,
+)
 from tfambient.cli.common import run as run_app
-from tfambient.configs import option
+from tfambient.configs import option, required
 from tfambient.world import CLIP_DURATION_S, MIN_DURATION_S, MIN_VOC_IMAGES, write_world
 
 FLAGS = flags.FLAGS
@@ -32,8 +36,8 @@ FLAGS = flags.FLAGS
 class SynthConfig:
     """The world's sizes and seed, and how it is written."""
 
-    output_dir: str | None = option(
-        None, "Where corpus/, VOCdevkit/, scenes/ and world.json go (created if missing)."
+    output_dir: str = required(
+        "Where corpus/, VOCdevkit/, scenes/ and world.json go (created if missing)."
     )
     clips: int = option(300, "Video clips in the corpus, shared evenly by the six scenes.", lower=1)
     voc_images: int = option(
@@ -64,12 +68,6 @@ class SynthConfig:
 define_dataclass_flags(SynthConfig, __name__)
 
 
-def num_workers() -> int:
-    if FLAGS.num_workers >= 0:
-        return FLAGS.num_workers
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
 def summary(manifest: dict) -> str:
     voc = manifest["voc"]
     splits = ", ".join(f"{split} {voc[split]['images']}" for split in ("train", "val", "test"))
@@ -89,12 +87,11 @@ def summary(manifest: dict) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.output_dir:
-        raise UserError("--output_dir is required")
     started = time.monotonic()
     try:
-        settings = asdict(dataclass_from_flags(SynthConfig))
-        world = write_world(**settings | {"num_workers": num_workers()})
+        config = dataclass_from_flags(SynthConfig)
+        workers = worker_processes(config.num_workers)
+        world = write_world(**asdict(config) | {"num_workers": workers})
     except ValueError as error:
         raise UserError(str(error)) from None
     except OSError as error:

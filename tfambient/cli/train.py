@@ -38,8 +38,11 @@ define_dataclass_flags(TrainConfig, __name__)
 define_cluster_timeout_flag(__name__)
 
 
-def dispatcher_answers(config: TrainConfig) -> None:
-    """With --data_service, its dispatcher must answer before any work starts."""
+def inputs_ready(config: TrainConfig) -> None:
+    """The prepared data, and with --data_service its dispatcher, must be there before any
+    work starts."""
+    if not Manifest.exists(config.data_dir):
+        raise ValueError(f"{Manifest.path(config.data_dir)} not found: run tfambient-prepare first")
     if config.data_service:
         check_dispatcher(data_service_address(config.data_service))
 
@@ -47,12 +50,7 @@ def dispatcher_answers(config: TrainConfig) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    for required in ("data_dir", "workdir"):
-        if not getattr(FLAGS, required):
-            raise UserError(f"--{required} is required")
-    if not Manifest.exists(FLAGS.data_dir):
-        raise UserError(f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first")
-    config, strategy = start_from_flags(TrainConfig, check=dispatcher_answers)
+    config, strategy = start_from_flags(TrainConfig, check=inputs_ready)
     from tfambient import trainer
     from tfambient.tasks import pretext
 

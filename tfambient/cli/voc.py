@@ -43,8 +43,6 @@ flags.DEFINE_bool(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.workdir:
-        raise UserError("--workdir is required")
     config, strategy = start_from_flags(VocConfig)
     from tfambient import trainer
     from tfambient.tasks import voc as finetune
