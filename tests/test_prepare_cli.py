@@ -152,6 +152,7 @@ def test_reclustering_rewrites_only_the_labels(prepared, tmp_path):
         (["--audioset=x.csv", "--media_dir=/no/such/dir", "--output_dir=x"], "/no/such/dir"),
         (["--audioset=x.csv", "--media_dir=.", "--output_dir=/proc/x"], "--output_dir /proc/x"),
         (["--frames_per_clip=0"], "frames_per_clip"),
+        (["--image_size=96"], "--image_size is now --short_side"),  # an old flagfile
     ],
 )
 def test_user_mistakes_give_one_line_and_status_2(args, message, tmp_path):

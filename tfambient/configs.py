@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tfambient import architectures
@@ -23,9 +23,15 @@ from tfambient.hosts import data_service_address, host_port
 
 def option(default: Any, help: str, **limits: Any) -> Any:
     """A field with a default and the help its flag shows (and ``choices``, ``lower`` or
-    ``upper`` for the flag to enforce, ``flag`` where the flag's name is not the field's):
-    the one place a setting is described."""
+    ``upper`` for the flag to enforce, ``flag`` where the flag's name is not the field's,
+    ``formerly`` its old name where it was renamed): the one place a setting is described."""
     return field(default=default, metadata={"help": help, **limits})
+
+
+def renamed_fields(cls) -> dict[str, str]:
+    """{old name: field name} of the fields of ``cls`` that were once called otherwise
+    (``option(..., formerly=OLD)``): a flagfile or a recorded setting may still say OLD."""
+    return {f.metadata["formerly"]: f.name for f in fields(cls) if "formerly" in f.metadata}
 
 
 def required(help: str, **limits: Any) -> Any:

@@ -70,6 +70,7 @@ class ExtractSettings:
         "Frames are stored resized so their short side is this (tfambient-train's and "
         "-voc's --image_size is the side of the crops taken from them).",
         lower=16,
+        formerly="image_size",
     )
     jpeg_quality: int = option(90, "JPEG quality of the stored frames.", lower=1, upper=100)
     descriptors: tuple[str, ...] = option(

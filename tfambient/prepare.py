@@ -38,6 +38,7 @@ from tqdm import tqdm
 from tfambient import __version__, audioset, extract, labelling, sound
 from tfambient.audioset import ClipFile, MediaIndex, RejectedRow, Segment
 from tfambient.cluster import LabelSettings
+from tfambient.configs import renamed_fields
 from tfambient.contracts import records as keys
 from tfambient.contracts.files import write_csv, write_json
 from tfambient.contracts.manifest import Manifest
@@ -243,17 +244,14 @@ def dropped_frame_row(segment: Segment, frame: DroppedFrame) -> dict:
     }
 
 
-# Extraction settings renamed since a directory may have been prepared: old name -> new.
-RENAMED_SETTINGS = {"image_size": "short_side"}
-
-
 def check_settings(output_dir: Path, extract_settings: ExtractSettings, task: Task) -> None:
     """A rerun into the same directory must take the same frames the same way."""
     path = DataDir(output_dir).extraction_settings
     if not path.exists():
         return
     # A setting added since the directory was prepared took its default then.
-    recorded = {RENAMED_SETTINGS.get(k, k): v for k, v in json.loads(path.read_text()).items()}
+    renamed = renamed_fields(ExtractSettings)  # a directory prepared before a rename
+    recorded = {renamed.get(k, k): v for k, v in json.loads(path.read_text()).items()}
     before = extraction_settings(ExtractSettings(), task) | recorded
     settings = extraction_settings(extract_settings, task)
     changed = [k for k in sorted(set(before) | set(settings)) if before.get(k) != settings.get(k)]

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 from absl import app, flags
 
+from tfambient.configs import renamed_fields
+
 USAGE_ERROR = 2
 T = TypeVar("T")
 
@@ -160,6 +162,11 @@ def _flags_parser(module_names: Sequence[str]) -> Callable[[Sequence[str]], list
             sys.exit(0)
         try:
             return flags.FLAGS(argv)
+        except flags.UnrecognizedFlagError as error:
+            if error.flagname in _RENAMED_FLAGS:
+                fail(f"--{error.flagname} is now --{_RENAMED_FLAGS[error.flagname]} (see --help)")
+            fail(f"{error} (see --help)")
+            raise  # unreachable: fail exits
         except flags.Error as error:
             fail(f"{error} (see --help)")
             raise  # unreachable: fail exits
@@ -179,6 +186,11 @@ def define_dataclass_flags(cls, module: str, flag_values=flags.FLAGS) -> None:
     for field, kind in _flag_fields(cls):
         _define_field_flag(field, kind, flag_values)
         flag_values.register_flag_by_module(module, flag_values[flag_name(field)])
+    _RENAMED_FLAGS.update(renamed_fields(cls))
+
+
+# Flags renamed since a release: old name -> new (from the fields' ``formerly``).
+_RENAMED_FLAGS: dict[str, str] = {}
 
 
 def flag_name(field: dataclasses.Field) -> str:
