@@ -392,6 +392,32 @@ def test_a_worker_started_with_the_wrong_index_is_named(tmp_path):
     )
 
 
+def test_a_peer_that_answered_wrongly_then_stopped_is_named_for_what_it_said(tmp_path):
+    """The other worker's own wait can end first (its port then refuses): the reason it was
+    not accepted is what it answered, not the refusal the last knock met."""
+    (tmp_path / "dataset.json").write_text("{}")
+    ports = free_ports(2)
+    server = socket.create_server(("127.0.0.1", ports[1]))
+
+    def answer_once_and_go() -> None:
+        with server:
+            server.settimeout(60)
+            connection, _ = server.accept()
+            with connection:
+                connection.makefile("rb").readline()
+                connection.sendall(b"tfambient-worker/1 0123456789abcdef 1\n")
+
+    other = threading.Thread(target=answer_once_and_go)
+    other.start()
+    out = train_as_worker_0(tmp_path, ports)
+    other.join()
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert (
+        f"still waiting for worker 1 at 127.0.0.1:{ports[1]} (a tfambient worker whose "
+        "TF_CONFIG lists other workers)" in out.stderr.strip().splitlines()[-1]
+    ), out.stderr
+
+
 @pytest.mark.parametrize("command", ["train", "voc", "probe", "features", "data_service"])
 def test_defining_the_flags_imports_no_tensorflow(command):
     """--help and flag mistakes start nothing; a multi-worker strategy starts TensorFlow."""

@@ -231,8 +231,8 @@ class Meeting:
             connection = socket.create_connection(
                 host_port(self.cluster.workers[index]), timeout=2.0
             )
-        except OSError as error:
-            return error.strerror or str(error) or type(error).__name__
+        except OSError as error:  # gone, perhaps: what it said while it answered, if anything
+            return self.heard.get(index) or error.strerror or str(error) or type(error).__name__
         with connection:
             try:
                 connection.settimeout(READ_TIMEOUT_S)
@@ -243,7 +243,7 @@ class Meeting:
             if not line:  # silent, or closing: what it said before, if it said anything
                 return self.heard.get(index, NOT_A_WORKER)
             problem = _mismatch(_identity(line), _key(self.cluster.workers), index)
-            if problem:  # kept, should it stop answering before we give up
+            if problem:  # kept: it may stop answering (its own wait over) before we give up
                 self.heard[index] = problem
                 return problem
             with contextlib.suppress(OSError):
