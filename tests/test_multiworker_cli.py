@@ -333,10 +333,10 @@ def test_workers_with_different_tf_configs_name_each_other(tmp_path):
     (tmp_path / "dataset.json").write_text("{}")
     ports = free_ports(3)
     configs = [tf_config(ports[:2], 0), tf_config([ports[2], ports[1]], 1)]
-    # Long enough for both to have started TensorFlow and answered each other, also when
-    # the machine is loaded (15 s was not always, on 2 cores under the whole suite); they
-    # stop as soon as they meet.
-    args = [f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w", "--cluster_timeout=60"]
+    # They never meet, so each waits this long: long enough for worker 0 to knock while
+    # worker 1 still answers (each answers from its start, through TensorFlow's import, to
+    # the end of its wait), also with 2 loaded cores importing TensorFlow at different speeds.
+    args = [f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w", "--cluster_timeout=30"]
     workers = [
         subprocess.Popen(
             [str(BIN / "tfambient-train"), *args],
