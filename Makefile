@@ -25,12 +25,12 @@ BIN := $(VENV)/bin
 DESCRIPTORS := texture mfcc
 K = $(shell sed -n 's/^--num_clusters=//p' $(DEMO_FLAGS)/prepare.flags)
 LABELS = $(foreach descriptor,$(DESCRIPTORS),$(descriptor)_k$(K))
-# The random baseline is the pretext runs' AlexNet, as wide as train.flags makes it.
-FC_UNITS = $(shell sed -n 's/^--fc_units=//p' $(DEMO_FLAGS)/train.flags)
+# The random baseline is the pretext runs' backbone: train.flags' --arch, --fc_units and
+# --width (each at its default where train.flags leaves it out).
+BACKBONE_FLAGS = $(shell grep -E '^--(arch|fc_units|width)=' $(DEMO_FLAGS)/train.flags)
 
 demo: $(INSTALLED)
 	@test -n "$(K)" || { echo "$(DEMO_FLAGS)/prepare.flags names no --num_clusters=K"; exit 2; }
-	@test -n "$(FC_UNITS)" || { echo "$(DEMO_FLAGS)/train.flags names no --fc_units=N"; exit 2; }
 	$(BIN)/tfambient-synth --flagfile=$(DEMO_FLAGS)/synth.flags --output_dir=$(DEMO_DIR)/world \
 		--seed=$(SEED)
 	$(BIN)/tfambient-prepare --flagfile=$(DEMO_FLAGS)/prepare.flags --seed=$(SEED) \
@@ -47,8 +47,7 @@ demo: $(INSTALLED)
 			--workdir=$(DEMO_DIR)/voc/$$label || exit 1; \
 	done
 	$(BIN)/tfambient-voc --flagfile=$(DEMO_FLAGS)/voc.flags --seed=$(SEED) \
-		--voc_dir=$(DEMO_DIR)/world/VOCdevkit --backbone=random --arch=alexnet \
-		--fc_units=$(FC_UNITS) \
+		--voc_dir=$(DEMO_DIR)/world/VOCdevkit --backbone=random $(BACKBONE_FLAGS) \
 		--workdir=$(DEMO_DIR)/voc/random
 	for label in $(LABELS); do \
 		$(BIN)/tfambient-probe --flagfile=$(DEMO_FLAGS)/probe.flags --seed=$(SEED) \
@@ -57,7 +56,7 @@ demo: $(INSTALLED)
 	done
 	$(BIN)/tfambient-probe --flagfile=$(DEMO_FLAGS)/probe.flags --seed=$(SEED) \
 		--train_dir=$(DEMO_DIR)/world/scenes/train --val_dir=$(DEMO_DIR)/world/scenes/val \
-		--backbone=random --arch=alexnet --fc_units=$(FC_UNITS) \
+		--backbone=random $(BACKBONE_FLAGS) \
 		--workdir=$(DEMO_DIR)/probe/random
 	$(BIN)/tfambient-report --flagfile=$(DEMO_FLAGS)/report.flags --output=$(DEMO_DIR)/report \
 		$(addprefix $(DEMO_DIR)/runs/,$(LABELS)) $(addprefix $(DEMO_DIR)/voc/,$(LABELS) random) \

@@ -54,6 +54,7 @@ def test_every_stage_leaves_its_output(demo):
     for random_run in ("voc", "probe"):
         random = json.loads((directory / random_run / "random" / "config.json").read_text())
         assert random["fc_units"] == pretext["fc_units"] != 4096  # the same narrow AlexNet
+        assert random["width"] == pretext["width"] != 1
     for name in BACKBONES:
         probe = json.loads((directory / "probe" / name / "probe.json").read_text())
         assert list(probe["layers"]) == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]

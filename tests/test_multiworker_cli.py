@@ -27,9 +27,8 @@ from killing import (
     logged_steps,
     without_timing,
 )
-from tiny import FC_UNITS as FC
+from tiny import ALEXNET_FLAGS, smoke_flags
 from tiny import IMAGE_SIZE as SIZE
-from tiny import smoke_flags
 from voc_tree import write_tree
 from workers import BIN, command_env, free_ports, run_command, run_workers, tf_config
 
@@ -63,7 +62,6 @@ def train_flags(data_dir: Path, workdir: Path, *more: str) -> list[str]:
     """tfambient-train's flags for one worker: 4 steps, logged every 2 (``more`` overrides)."""
     return [
         *smoke_flags(data_dir, workdir),
-        "--fc_units=64",
         "--batch_size=8",
         "--train_steps=4",
         "--steps_per_loop=2",
@@ -156,7 +154,7 @@ def test_two_hosts_fine_tune_one_model_in_a_shared_workdir_with_tfambient_voc(tm
             f"--workdir={workdir}",
             "--mode=head",
             f"--image_size={SIZE}",
-            f"--fc_units={FC}",
+            *ALEXNET_FLAGS,
             "--batch_size=8",
             "--train_steps=4",
             "--steps_per_loop=2",

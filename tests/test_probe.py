@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 from image_tree import BROKEN, COLOURS, EMPTY_CLASS, NOT_AN_IMAGE, damage, write_tree
 from parity import run_parity_script
-from tiny import FC_UNITS, IMAGE_SIZE, probe_config
+from tiny import ALEXNET, ALEXNET_FLAGS, FC_UNITS, IMAGE_SIZE, probe_config
 from workers import run_workers
 
 from tfambient import architectures, data, features, images, models, trainer
@@ -56,9 +56,7 @@ def exported(tmp_path_factory) -> Path:
     AlexNet, as tfambient-train leaves them."""
     workdir = TrainWorkdir(tmp_path_factory.mktemp("pretext"))
     keras.utils.set_random_seed(2)
-    backbone = models.build_backbone(
-        "alexnet", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), fc_units=FC_UNITS
-    )
+    backbone = models.build_backbone("alexnet", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), **ALEXNET)
     trainer.export(backbone, workdir)
     workdir.write_config({"arch": "alexnet", "label": "texture_k3"})
     return workdir.root
@@ -107,15 +105,15 @@ def test_a_backbone_tells_the_colours_apart_at_every_layer(probed):
     best = max(layer["top1"] for layer in results["layers"].values())
     assert best >= 0.9 and results["chance_top1"] == pytest.approx(1 / 3)
     conv1 = results["layers"]["conv1"]
-    assert conv1["dims"] == 12 * 12 * 64  # the 15x15 map pooled to 12x12
-    assert results["layers"]["conv5"]["dims"] == 3 * 3 * 256  # smaller than 6x6: kept
+    assert conv1["dims"] == 12 * 12 * 16  # the 15x15 map pooled to 12x12 (64 channels / 4)
+    assert results["layers"]["conv5"]["dims"] == 3 * 3 * 64  # smaller than 6x6: kept
     assert results["layers"]["fc7"]["dims"] == FC_UNITS
     assert len(conv1["selection"]) == 4 and conv1["heldout_images"] == 6  # 2 of 10 per class
     assert (conv1["learning_rate"], conv1["weight_decay"]) in {
         (row["learning_rate"], row["weight_decay"]) for row in conv1["selection"]
     }
     assert set(conv1["per_class"]) == set(COLOURS) and conv1["images_per_class"]["red"] == 5
-    assert "| conv1 | 9216 |" in done.stdout and "chance 33.3" in done.stdout
+    assert "| conv1 | 2304 |" in done.stdout and "chance 33.3" in done.stdout
 
 
 def test_the_tables_list_every_layer_and_class(probed):
@@ -182,7 +180,7 @@ def test_a_rerun_of_a_finished_probe_trains_nothing(probed, tree, exported, tmp_
 def test_features_from_another_backbone_are_refused_in_the_same_workdir(probed, tree, tmp_path):
     copy = tmp_path / "probe"
     shutil.copytree(probed[0], copy)
-    done = run_probe(tree, copy, "random", f"--fc_units={FC_UNITS}")
+    done = run_probe(tree, copy, "random", *ALEXNET_FLAGS)
     assert done.returncode == 2
     assert "holds features computed with other settings: weights_sha256" in done.stderr
     assert done.stderr.count("\n") == 1
@@ -443,7 +441,7 @@ def features_by_path(layout: FeatureDir, layer: str) -> dict[str, list[float]]:
 def test_two_workers_share_the_features_and_train_the_classifiers_together(tree, tmp_path):
     """tfambient-probe and tfambient-features as two hosts start them (docs/probe.md), on
     one shared workdir."""
-    common = (f"--fc_units={FC_UNITS}", f"--image_size={IMAGE_SIZE}", "--seed=5")
+    common = (*ALEXNET_FLAGS, f"--image_size={IMAGE_SIZE}", "--seed=5")
     common += ("--shard_size=8",)  # 4 train shards, shared by the workers
 
     def probe_args(index: int) -> list[str]:

@@ -106,6 +106,15 @@ def test_user_mistakes_give_one_line_and_status_2(tmp_path):
     )
     assert result.returncode == 2 and "dataset.json not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    flags = [f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w", "--width=-0.5"]
+    result = subprocess.run(
+        [str(BIN / "tfambient-train"), *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "--width must be above 0, got -0.5" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     result = subprocess.run(
         [str(BIN / "tfambient-export"), f"--workdir={tmp_path}"],
         capture_output=True,

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from killing import assert_logged_alike, contents, kill_twice_and_rerun, logged_steps, run
 from parity import run_parity_script
-from tiny import FC_UNITS, IMAGE_SIZE, voc_config
+from tiny import ALEXNET, ALEXNET_FLAGS, IMAGE_SIZE, voc_config
 from voc_tree import USED, write_tree
 
 from tfambient import models
@@ -36,7 +36,7 @@ def saved_backbone(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("pretext")
     keras.utils.set_random_seed(1)
     (workdir / "export").mkdir()
-    models.build_backbone("alexnet", input_shape=(96, 96, 3), fc_units=FC_UNITS).save(
+    models.build_backbone("alexnet", input_shape=(96, 96, 3), **ALEXNET).save(
         workdir / "export" / "backbone.keras"
     )
     (workdir / "config.json").write_text(json.dumps({"arch": "alexnet", "label": "texture_k5"}))
@@ -141,9 +141,7 @@ def test_the_loss_ignores_the_ignored_targets():
 
 def test_rescaling_gives_every_unit_unit_std_and_keeps_first_layer_responses(voc_dir):
     keras.utils.set_random_seed(0)
-    backbone = models.build_backbone(
-        "alexnet", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), fc_units=FC_UNITS
-    )
+    backbone = models.build_backbone("alexnet", input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), **ALEXNET)
     images = tf.random.normal([16, IMAGE_SIZE, IMAGE_SIZE, 3], seed=1)
     before = backbone(images, training=False)["conv1"].numpy()
     ft.rescale(backbone, images)
@@ -213,7 +211,7 @@ def test_a_killed_fine_tuning_resumes_exactly_and_a_rerun_changes_nothing(voc_di
             f"--workdir={output}",
             "--mode=head",
             f"--image_size={IMAGE_SIZE}",
-            f"--fc_units={FC_UNITS}",
+            *ALEXNET_FLAGS,
             "--batch_size=8",
             "--train_steps=20",
             "--steps_per_loop=2",
@@ -242,7 +240,7 @@ def test_the_command_prints_the_table_beside_the_published_numbers(voc_dir, tmp_
         f"--workdir={tmp_path}",
         "--mode=head",
         f"--image_size={IMAGE_SIZE}",
-        f"--fc_units={FC_UNITS}",
+        *ALEXNET_FLAGS,
         "--batch_size=8",
         "--train_steps=3",
         "--steps_per_loop=3",
@@ -263,6 +261,7 @@ def test_the_command_prints_the_table_beside_the_published_numbers(voc_dir, tmp_
         (["--backbone=/nowhere/b.keras"], "no backbone at /nowhere/b.keras"),
         (["--svm_costs=1,x"], "--svm_costs must be numbers"),
         (["--arch=vgg"], "unknown --arch vgg"),
+        (["--width=0"], "--width must be above 0, got 0"),
         (["--mode=svm", "--layer=conv9"], "has no layer 'conv9'; it has conv1, conv2"),
     ],
 )

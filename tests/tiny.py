@@ -1,8 +1,8 @@
-"""The one place the tests' tiny runs are configured: a narrow AlexNet on 64 px crops for a
-few steps, so that every checkpoint and export stays a few tens of MB (a full-width AlexNet's
-checkpoint is 0.7 GB). A test overrides only what it is about. Plain functions, not fixtures,
-because the scripts that tests start in fresh processes (strategy_parity.py, multiworker.py,
-voc_parity.py) use them too."""
+"""The one place the tests' tiny runs are configured: a narrow AlexNet (a quarter of its conv
+channels, 64-unit fc6 and fc7) on 64 px crops for a few steps, so that every checkpoint and
+export stays a few MB (a full-width AlexNet's checkpoint is 0.7 GB). A test overrides only
+what it is about. Plain functions, not fixtures, because the scripts that tests start in
+fresh processes (strategy_parity.py, multiworker.py, voc_parity.py) use them too."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from tfambient.tasks import voc as finetune
 
 IMAGE_SIZE = 64
 FC_UNITS = 64  # AlexNet's fc6 and fc7 width (4096 as published)
+WIDTH = 0.25  # every conv's channels, times the published count
+ALEXNET = {"fc_units": FC_UNITS, "width": WIDTH}  # the builder's arguments for it
+ALEXNET_FLAGS = (f"--fc_units={FC_UNITS}", f"--width={WIDTH}")  # the commands' flags for it
 SMOKE = Path(__file__).parents[1] / "flags" / "smoke.flags"
 
 
@@ -37,6 +40,7 @@ def train_config(data_dir: Path | str, workdir: Path | str, **overrides) -> trai
         label="texture_k3",
         image_size=IMAGE_SIZE,
         fc_units=FC_UNITS,
+        width=WIDTH,
         batch_size=8,
         train_steps=30,
         steps_per_loop=10,
@@ -55,6 +59,7 @@ def voc_config(voc_dir: Path | str, workdir: Path | str, **overrides) -> finetun
         workdir=str(workdir),
         image_size=IMAGE_SIZE,
         fc_units=FC_UNITS,
+        width=WIDTH,
         batch_size=8,
         train_steps=6,
         steps_per_loop=3,
@@ -72,6 +77,7 @@ def probe_config(tree: Path | str, workdir: Path | str, **overrides) -> probe.Pr
         train_dir=f"{tree}/train",
         val_dir=f"{tree}/val",
         fc_units=FC_UNITS,
+        width=WIDTH,
         layers="conv5,fc7",
         image_size=IMAGE_SIZE,
         batch_size=8,

@@ -15,6 +15,13 @@ from typing import Any
 PROBE_DIMS = 9000  # a probed conv map is pooled to about this many numbers
 
 
+def channels(published: int, width: float) -> int:
+    """A conv's channels in a backbone ``width`` times as wide as published (at least 1)."""
+    if not width > 0:
+        raise ValueError(f"--width must be above 0, got {width}")
+    return max(1, round(published * width))
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A backbone: how to build it, and what each stage needs to know of it."""
@@ -24,11 +31,11 @@ class Architecture:
     default_feature: str  # the feature a pretext or VOC head reads
     report_layers: tuple[str, str]  # Figure 2: the last conv map and the last vector
     head_layers: tuple[str, ...]  # backbone layers that head-mode fine-tuning trains
-    options: tuple[str, ...] = ()  # config fields the builder takes (dropout, fc_units)
+    options: tuple[str, ...] = ("width",)  # config fields the builder takes (dropout, ...)
     fixed: Mapping[str, Any] = field(default_factory=dict)  # builder arguments of this entry
     # The linear probe's layers, in order, and the grid each is average-pooled to: a conv map
     # of C channels to g x g cells, g chosen so that C * g * g is about PROBE_DIMS (Zhang et
-    # al.'s protocol); 0 for a vector, taken as it is.
+    # al.'s protocol) at width 1; 0 for a vector, taken as it is.
     probe_grids: Mapping[str, int] = field(default_factory=dict)
 
     def build(self, **kwargs: Any):
@@ -46,7 +53,7 @@ _ALEXNET = {
     "default_feature": "fc7",
     "report_layers": ("conv5", "fc7"),
     "head_layers": ("fc6", "fc7"),
-    "options": ("dropout", "fc_units"),
+    "options": ("dropout", "fc_units", "width"),
     # 64, 192, 384, 256, 256 channels: 9216, 9408, 9600, 9216, 9216 dimensions at 224 px.
     "probe_grids": {
         "conv1": 12,

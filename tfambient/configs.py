@@ -44,11 +44,16 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 BACKBONE_HELP = "'random', a tfambient-train workdir, its export/ dir, or a backbone .keras file."
 ARCH_HELP = "alexnet, alexnet_bn or resnet18; default: the saved backbone's (alexnet if random)."
 FC_UNITS_HELP = "With --backbone=random: AlexNet's fc6 and fc7 width (match the pretext runs')."
+WIDTH_HELP = "With --backbone=random: the convs' channels, times published (match the pretext's)."
 
 
 def _check_arch(arch: str) -> None:
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown --arch {arch}; known: {', '.join(ARCHITECTURES)}")
+
+
+def _check_width(width: float) -> None:
+    architectures.channels(1, width)  # the builder's own check, before anything starts
 
 
 def _check_strategy(strategy: str) -> None:
@@ -87,6 +92,9 @@ class TrainConfig:
     dropout: float = option(0.5, "AlexNet's dropout rate before fc6 and fc7.")
     fc_units: int = option(
         4096, "AlexNet's fc6 and fc7 width (4096 as published; smaller for quick trials)."
+    )
+    width: float = option(
+        1.0, "Every conv's channels, times the published count (1; 0.25 for the quickest trials)."
     )
     color_jitter: float = option(
         0.0, "Strength of the colour jitter augmentation in [0, 1]; 0: off."
@@ -130,6 +138,7 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be >= 1")
         _check_arch(self.arch)
         _check_strategy(self.strategy)
+        _check_width(self.width)
         if self.data_service:
             data_service_address(self.data_service)
 
@@ -155,6 +164,7 @@ class VocConfig:
     backbone: str = option("random", BACKBONE_HELP)
     arch: str = option("", ARCH_HELP)
     fc_units: int = option(4096, FC_UNITS_HELP)
+    width: float = option(1.0, WIDTH_HELP)
     mode: str = option(
         "head",
         "head (fc6-fc8 on frozen convs), all (every layer) or svm (linear probe of --layer).",
@@ -209,6 +219,7 @@ class VocConfig:
         if self.arch:
             _check_arch(self.arch)
         _check_strategy(self.strategy)
+        _check_width(self.width)
         if not 0 < self.crop_area_min <= self.crop_area_max <= 1:
             raise ValueError("need 0 < --crop_area_min <= --crop_area_max <= 1")
         for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_every"):
@@ -366,6 +377,7 @@ class ProbeConfig:
     backbone: str = option("random", BACKBONE_HELP)
     arch: str = option("", ARCH_HELP)
     fc_units: int = option(4096, FC_UNITS_HELP)
+    width: float = option(1.0, WIDTH_HELP)
     layers: str = option(
         "",
         "Comma-separated layers to probe; default: conv1-conv5, fc6, fc7 (ResNet-18: "
@@ -406,6 +418,7 @@ class ProbeConfig:
         if self.arch:
             _check_arch(self.arch)
         _check_strategy(self.strategy)
+        _check_width(self.width)
         _check_positive(
             self,
             ("image_size", "batch_size", "epochs", "feature_batch_size", "shard_size"),
@@ -444,6 +457,7 @@ class FeaturesConfig:
     backbone: str = required(BACKBONE_HELP)
     arch: str = option("", ARCH_HELP)
     fc_units: int = option(4096, FC_UNITS_HELP)
+    width: float = option(1.0, WIDTH_HELP)
     layer: str = option("", "Comma-separated layers; default: fc7 (AlexNet) or pool (ResNet-18).")
     image_size: int = option(224, "Side of the central crop fed to the backbone.")
     pool: str = option(
@@ -466,6 +480,7 @@ class FeaturesConfig:
         if self.arch:
             _check_arch(self.arch)
         _check_strategy(self.strategy)
+        _check_width(self.width)
         if self.pool not in POOLING:
             raise ValueError(f"--pool must be none or probe, got {self.pool!r}")
         _check_positive(self, ("image_size", "batch_size", "shard_size"))

@@ -4,7 +4,9 @@ conv1 64@11x11/4 -> pool1 -> conv2 192@5x5 -> pool2 -> conv3 384@3x3 -> conv4 25
 conv5 256@3x3 -> pool5 -> adaptive average pool to 6x6 -> fc6 4096 -> fc7 4096, with a ReLU
 after every conv and fc and dropout before fc6 and fc7. The 1000-way fc8 is left to a head
 (:mod:`tfambient.models.heads`), so the backbone has 57,003,840 parameters. ``fc_units``
-narrows fc6 and fc7 (which hold 54.5M of them) for small experiments such as the demo.
+narrows fc6 and fc7 (which hold 54.5M of them) for small experiments such as the demo, and
+``width`` scales every conv's channels (the remaining 2.5M shrink as its square) for the
+smallest ones: quick trials and tests.
 
 The adaptive pool (:class:`AdaptiveAveragePooling2D`) makes fc6 see 6x6x256 whatever the
 input size, as torchvision's ``AdaptiveAvgPool2d`` does: any input of at least 63 px works,
@@ -23,7 +25,10 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from tfambient.architectures import channels
+
 MIN_SIZE = 63  # smallest input side that leaves pool5 at least 1x1
+CONV_CHANNELS = (64, 192, 384, 256, 256)  # conv1..conv5 at width 1
 
 
 @keras.saving.register_keras_serializable(package="tfambient")
@@ -68,6 +73,7 @@ def alexnet(
     batch_norm: bool = False,
     dropout: float = 0.5,
     fc_units: int = 4096,
+    width: float = 1.0,
     name: str = "alexnet",
 ) -> keras.Model:
     """The AlexNet backbone: images -> dict of named features.
@@ -75,18 +81,20 @@ def alexnet(
     Outputs ``conv1``..``conv5`` (after their ReLU), ``pool5`` (before the adaptive pool, so
     its size follows the input) and ``fc6``, ``fc7`` (after their ReLU). With ``batch_norm``
     each conv is followed by BatchNormalization ``convN_bn`` and loses its bias, which the
-    batch mean would cancel. Inputs are float images normalised by the caller.
+    batch mean would cancel. ``width`` multiplies the channels of conv1..conv5 (64, 192, 384,
+    256, 256 at 1). Inputs are float images normalised by the caller.
     """
     _check_input_shape(input_shape)
+    c1, c2, c3, c4, c5 = (channels(n, width) for n in CONV_CHANNELS)
     images = keras.Input(shape=tuple(input_shape), name="images")
     x = layers.ZeroPadding2D(2, name="conv1_pad")(images)
-    conv1 = _conv(x, 64, 11, "conv1", batch_norm, strides=4, padding="valid")
+    conv1 = _conv(x, c1, 11, "conv1", batch_norm, strides=4, padding="valid")
     x = layers.MaxPooling2D(3, 2, name="pool1")(conv1)
-    conv2 = _conv(x, 192, 5, "conv2", batch_norm)
+    conv2 = _conv(x, c2, 5, "conv2", batch_norm)
     x = layers.MaxPooling2D(3, 2, name="pool2")(conv2)
-    conv3 = _conv(x, 384, 3, "conv3", batch_norm)
-    conv4 = _conv(conv3, 256, 3, "conv4", batch_norm)
-    conv5 = _conv(conv4, 256, 3, "conv5", batch_norm)
+    conv3 = _conv(x, c3, 3, "conv3", batch_norm)
+    conv4 = _conv(conv3, c4, 3, "conv4", batch_norm)
+    conv5 = _conv(conv4, c5, 3, "conv5", batch_norm)
     pool5 = layers.MaxPooling2D(3, 2, name="pool5")(conv5)
     x = AdaptiveAveragePooling2D((6, 6), name="avgpool")(pool5)
     x = layers.Flatten(name="flatten")(x)

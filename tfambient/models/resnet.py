@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from tfambient.architectures import channels
+
 STAGE_FILTERS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = 2
 
@@ -23,6 +25,7 @@ BLOCKS_PER_STAGE = 2
 def resnet18(
     input_shape: Sequence[int | None] = (None, None, 3),
     zero_init_residual: bool = False,
+    width: float = 1.0,
     name: str = "resnet18",
 ) -> keras.Model:
     """The ResNet-18 backbone: images -> dict of named features.
@@ -30,15 +33,17 @@ def resnet18(
     Outputs ``stage1``..``stage4`` (torchvision's layer1..layer4, strides 4/8/16/32) and
     ``pool`` (512-d). ``zero_init_residual`` starts each block's last BN gamma at zero, so
     every block begins as the identity (Goyal et al. 2017), as torchvision's flag does.
+    ``width`` multiplies every conv's channels (64 in the stem, then ``STAGE_FILTERS``).
     """
     images = keras.Input(shape=tuple(input_shape), name="images")
-    x = _conv_bn(images, 64, 7, 2, "conv1")
+    x = _conv_bn(images, channels(64, width), 7, 2, "conv1")
     x = layers.ReLU(name="conv1_relu")(x)
     # Zero padding equals torchvision's -inf padding here: the inputs are ReLU outputs.
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, 2, name="pool1")(x)
     outputs = {}
-    for stage, filters in enumerate(STAGE_FILTERS, start=1):
+    for stage, published in enumerate(STAGE_FILTERS, start=1):
+        filters = channels(published, width)
         for block in range(1, BLOCKS_PER_STAGE + 1):
             stride = 2 if stage > 1 and block == 1 else 1
             out_name = f"stage{stage}" if block == BLOCKS_PER_STAGE else None
