@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -14,6 +15,8 @@ from parity import run_parity_script
 from records import write_dataset
 from tiny import train_config
 
+from tfambient.contracts.files import write_json
+from tfambient.contracts.workdirs import TrainWorkdir
 from tfambient.tasks import pretext as train
 
 pytestmark = pytest.mark.slow
@@ -93,3 +96,15 @@ def test_the_one_cycle_schedule_rises_then_falls():
     assert rates[0] == pytest.approx(1e-3 / 25)
     assert rates[0] < rates[1] < rates[2] == pytest.approx(1e-3)
     assert rates[2] > rates[3] > rates[4] == pytest.approx(1e-7, rel=1e-3)
+
+
+def test_a_run_finished_before_a_setting_existed_is_finished_at_its_default(tmp_path):
+    """A finished run recorded before --width existed trained at its default: rerunning it
+    with that default has nothing to do; with another width it is a different run."""
+    config = train_config(tmp_path, tmp_path / "run", width=1.0)
+    layout = TrainWorkdir(config.workdir)
+    layout.root.mkdir()
+    older = {name: value for name, value in asdict(config).items() if name != "width"}
+    write_json(layout.result, {"config": older, "final": {"step": config.train_steps}})
+    assert train.finished_result(layout, config)["config"] == older
+    assert train.finished_result(layout, replace(config, width=0.5)) is None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from tfambient import architectures
@@ -32,6 +32,13 @@ def renamed_fields(cls) -> dict[str, str]:
     """{old name: field name} of the fields of ``cls`` that were once called otherwise
     (``option(..., formerly=OLD)``): a flagfile or a recorded setting may still say OLD."""
     return {f.metadata["formerly"]: f.name for f in fields(cls) if "formerly" in f.metadata}
+
+
+def with_defaults(cls, recorded: dict | None) -> dict:
+    """Settings a run recorded, with the default of every field of ``cls`` added since: a
+    new setting's default is what tfambient did before it, so the run used it."""
+    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+    return defaults | (recorded or {})
 
 
 def required(help: str, **limits: Any) -> Any:

@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from tfambient import architectures, data, data_service, models, trainer
-from tfambient.configs import TrainConfig
+from tfambient.configs import TrainConfig, with_defaults
 from tfambient.contracts.files import write_json
 from tfambient.contracts.workdirs import TrainWorkdir
 
@@ -244,7 +244,8 @@ def finished_result(layout: TrainWorkdir, config: TrainConfig) -> dict | None:
     if not layout.result.is_file():
         return None
     result = layout.read_result()
-    return result if trainer.finished(result.get("config"), asdict(config)) else None
+    recorded = with_defaults(TrainConfig, result.get("config"))
+    return result if trainer.finished(recorded, asdict(config)) else None
 
 
 def export_checkpoint(workdir: Path, number: int | None = None) -> Path:

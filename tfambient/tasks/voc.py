@@ -36,7 +36,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfambient import architectures, data, models, trainer
-from tfambient.configs import VocConfig
+from tfambient.configs import VocConfig, with_defaults
 from tfambient.contracts.files import atomic_path, write_json, write_text
 from tfambient.contracts.workdirs import RunWorkdir, TrainWorkdir, VocWorkdir
 from tfambient.voc import CLASSES
@@ -414,7 +414,8 @@ def finished_metrics(layout: VocWorkdir, config: VocConfig) -> dict | None:
     if not layout.is_finished():
         return None
     metrics = layout.read_metrics()
-    return metrics if trainer.finished(metrics.get("settings"), config.settings()) else None
+    recorded = with_defaults(VocConfig, metrics.get("settings"))
+    return metrics if trainer.finished(recorded, config.settings()) else None
 
 
 def describe_result(
