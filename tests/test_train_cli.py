@@ -96,6 +96,28 @@ def test_killed_training_resumes_then_exports_a_backbone_that_loads_anywhere(dat
     for name in ("pool5", "fc7"):
         np.testing.assert_allclose(served[name], features[name], atol=1e-5)
 
+    # As TF Serving loads it (a TF1 session, no Python objects): the same features, and each
+    # weight stored once (Keras's own export stores each twice).
+    served_by_session = [
+        str(BIN / "saved_model_cli"),
+        "run",
+        f"--dir={workdir / 'export' / 'backbone'}",
+        "--tag_set=serve",
+        "--signature_def=serving_default",
+        f"--inputs=images={tmp_path / 'images.npy'}",
+        f"--outdir={tmp_path / 'session'}",
+    ]
+    session = subprocess.run(
+        served_by_session,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert session.returncode == 0, session.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "session" / "fc7.npy"), served["fc7"], atol=1e-5)
+    stored = (workdir / "export" / "backbone" / "variables").glob("variables.data-*")
+    assert sum(p.stat().st_size for p in stored) < 1.05 * 4 * backbone.count_params()
+
 
 def test_user_mistakes_give_one_line_and_status_2(tmp_path):
     result = subprocess.run(

@@ -611,10 +611,24 @@ def export(backbone: keras.Model, workdir: TrainWorkdir) -> None:
     """The backbone alone: a SavedModel whose serving signature maps float images to the
     named feature maps, and a .keras file to fine-tune under a new head."""
     workdir.export.mkdir(parents=True, exist_ok=True)
-    backbone.export(
-        str(workdir.saved_model),
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-        verbose=False,
-    )
+    module, signatures = _servable(backbone)
+    tf.saved_model.save(module, str(workdir.saved_model), signatures=signatures)
     with atomic_path(workdir.backbone) as tmp:
         backbone.save(tmp)
+
+
+def _servable(backbone: keras.Model) -> tuple[tf.Module, dict]:
+    """The backbone as a tf.Module holding its tf.Variables, and its signatures ("serve" and
+    "serving_default": float images of any size -> the named features).
+
+    Not ``backbone.export``: Keras 3's SavedModel holds every weight twice, once through its
+    keras.Variable wrappers and once through the tf.Variables the traced function captures
+    (keras-team/keras#23553), so the file and every server's memory are twice the model.
+    Tracking the captured tf.Variables alone stores each once, and TF1-style loaders (TF
+    Serving, saved_model_cli run) find them, which they do not when the Keras model is
+    tracked instead."""
+    module = tf.Module()
+    module.tf_variables = [variable.value for variable in backbone.variables]
+    images = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
+    module.serve = tf.function(lambda images: backbone(images, training=False), [images])
+    return module, {"serve": module.serve, "serving_default": module.serve}
