@@ -15,10 +15,15 @@ from typing import Any
 PROBE_DIMS = 9000  # a probed conv map is pooled to about this many numbers
 
 
-def channels(published: int, width: float) -> int:
-    """A conv's channels in a backbone ``width`` times as wide as published (at least 1)."""
+def check_width(width: float) -> None:
+    """A backbone can be any positive fraction (or multiple) of its published width."""
     if not width > 0:
         raise ValueError(f"--width must be above 0, got {width}")
+
+
+def channels(published: int, width: float) -> int:
+    """A conv's channels in a backbone ``width`` times as wide as published (at least 1)."""
+    check_width(width)
     return max(1, round(published * width))
 
 

@@ -54,7 +54,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfambient.contracts.files import write_text
+from tfambient.contracts.files import is_url, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -547,7 +547,7 @@ class MediaIndex:
         # A URL (another filesystem's, for the Beam engine) stays a string: a Path would
         # fold its "//".
         return ClipFile(
-            path if "://" in path else Path(path), has_video=not audio_only, naming=naming
+            path if is_url(path) else Path(path), has_video=not audio_only, naming=naming
         )
 
 

@@ -48,7 +48,7 @@ from tfambient import audioset, extract, labelling, prepare
 from tfambient.audioset import ClipFile, MediaIndex
 from tfambient.cluster import ClusterSummary, LabelSettings
 from tfambient.contracts import records as keys
-from tfambient.contracts.files import is_partial, temporary_name
+from tfambient.contracts.files import is_partial, is_url, temporary_name
 from tfambient.contracts.workdirs import DataDir
 from tfambient.extract import ClipResult, ExtractSettings, Failure
 
@@ -149,11 +149,6 @@ def make_runner(options: PipelineOptions):
 
 
 # ---------------------------------------------------------------------- filesystems
-
-
-def is_url(path: str | Path) -> bool:
-    """A path on a filesystem other than the local one (``scheme://...``)."""
-    return "://" in str(path)
 
 
 def join(root: str | Path, relative: str) -> str | Path:

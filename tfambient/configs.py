@@ -18,6 +18,7 @@ from typing import Any
 
 from tfambient import architectures
 from tfambient.architectures import ARCHITECTURES
+from tfambient.contracts.files import is_url
 from tfambient.hosts import data_service_address, host_port
 
 
@@ -57,10 +58,6 @@ WIDTH_HELP = "With --backbone=random: the convs' channels, times published (matc
 def _check_arch(arch: str) -> None:
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown --arch {arch}; known: {', '.join(ARCHITECTURES)}")
-
-
-def _check_width(width: float) -> None:
-    architectures.channels(1, width)  # the builder's own check, before anything starts
 
 
 def _check_strategy(strategy: str) -> None:
@@ -145,7 +142,7 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be >= 1")
         _check_arch(self.arch)
         _check_strategy(self.strategy)
-        _check_width(self.width)
+        architectures.check_width(self.width)
         if self.data_service:
             data_service_address(self.data_service)
 
@@ -226,7 +223,7 @@ class VocConfig:
         if self.arch:
             _check_arch(self.arch)
         _check_strategy(self.strategy)
-        _check_width(self.width)
+        architectures.check_width(self.width)
         if not 0 < self.crop_area_min <= self.crop_area_max <= 1:
             raise ValueError("need 0 < --crop_area_min <= --crop_area_max <= 1")
         for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_every"):
@@ -342,7 +339,7 @@ class PrepareConfig:
 class ClusterConfig:
     """tfambient-cluster's inputs; how sounds become labels is cluster.LabelSettings."""
 
-    data_dir: str | None = option(None, "A directory written by tfambient-prepare.")
+    data_dir: str = required("A directory written by tfambient-prepare.")
     descriptors: tuple[str, ...] | None = option(
         None, "Descriptors to cluster. Default: every one the dataset stores."
     )
@@ -425,7 +422,7 @@ class ProbeConfig:
         if self.arch:
             _check_arch(self.arch)
         _check_strategy(self.strategy)
-        _check_width(self.width)
+        architectures.check_width(self.width)
         _check_positive(
             self,
             ("image_size", "batch_size", "epochs", "feature_batch_size", "shard_size"),
@@ -487,7 +484,7 @@ class FeaturesConfig:
         if self.arch:
             _check_arch(self.arch)
         _check_strategy(self.strategy)
-        _check_width(self.width)
+        architectures.check_width(self.width)
         if self.pool not in POOLING:
             raise ValueError(f"--pool must be none or probe, got {self.pool!r}")
         _check_positive(self, ("image_size", "batch_size", "shard_size"))
@@ -606,6 +603,6 @@ class EngineConfig:
 
     def check_reaches(self, paths: Iterable[str | None]) -> None:
         """Only Beam's FileSystems read a path on another filesystem (``scheme://...``)."""
-        url = next((p for p in paths if p and "://" in p), None)
+        url = next(filter(is_url, paths), None)
         if url and self.engine != "beam":
             raise ValueError(f"{url}: a filesystem other than this machine's needs --engine=beam")

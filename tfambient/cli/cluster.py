@@ -15,52 +15,57 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from absl import flags
-
 from tfambient import audioset
 from tfambient.cli import engine_flags, label_flags
-from tfambient.cli.common import UserError, define_dataclass_flags, load_tensorflow_for_records
+from tfambient.cli.common import (
+    UserError,
+    dataclass_from_flags,
+    define_dataclass_flags,
+    load_tensorflow_for_records,
+)
 from tfambient.cli.common import run as run_app
 from tfambient.configs import ClusterConfig
+from tfambient.contracts.files import is_url
 from tfambient.contracts.manifest import Manifest
 
-FLAGS = flags.FLAGS
 define_dataclass_flags(ClusterConfig, __name__)
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.data_dir:
-        raise UserError("--data_dir is required")
-    engine_flags.engine_config(FLAGS.data_dir)
-    remote = "://" in FLAGS.data_dir
-    with engine_flags.mirrored(FLAGS.data_dir) if remote else contextlib.nullcontext() as mirror:
-        data_dir = mirror.local if mirror else Path(FLAGS.data_dir)
+    try:
+        config = dataclass_from_flags(ClusterConfig)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    engine_flags.engine_config(config.data_dir)
+    remote = is_url(config.data_dir)
+    with engine_flags.mirrored(config.data_dir) if remote else contextlib.nullcontext() as mirror:
+        data_dir = mirror.local if mirror else Path(config.data_dir)
         if not Manifest.exists(data_dir):
             raise UserError(
-                f"{Manifest.path(FLAGS.data_dir)} not found: run tfambient-prepare first"
+                f"{Manifest.path(config.data_dir)} not found: run tfambient-prepare first"
             )
-        text = recluster(data_dir, mirror)
+        text = recluster(config, data_dir, mirror)
     print(text.replace(str(data_dir), mirror.url) if mirror else text)
 
 
-def recluster(data_dir: Path, mirror) -> str:
+def recluster(config: ClusterConfig, data_dir: Path, mirror) -> str:
     load_tensorflow_for_records()
     from tfambient import prepare
 
     try:
         names = (
-            audioset.read_ontology(FLAGS.ontology)
-            if FLAGS.ontology
+            audioset.read_ontology(config.ontology)
+            if config.ontology
             else audioset.default_ontology()
         )
         manifest = prepare.recluster(
             data_dir,
             label_flags.label_settings(),
-            FLAGS.descriptors,
+            config.descriptors,
             names,
-            FLAGS.progress,
+            config.progress,
             engine=engine_flags.make_engine(mirror=mirror),
         )
     except (prepare.PrepareError, audioset.AudioSetFormatError, ValueError) as error:

@@ -38,6 +38,7 @@ from tfambient.cli.common import (
 )
 from tfambient.cli.common import run as run_app
 from tfambient.configs import PrepareConfig
+from tfambient.contracts.files import is_url
 from tfambient.contracts.workdirs import DataDir
 from tfambient.extract import ExtractSettings
 
@@ -131,11 +132,6 @@ def main(argv: list[str]) -> None:
         return
     with removed_if_left_empty(FLAGS.output_dir):
         prepare_into(writable_dir(FLAGS.output_dir, "--output_dir"))
-
-
-def is_url(path: str | None) -> bool:
-    """A path on another filesystem (gs://...), which only --engine=beam reads."""
-    return bool(path) and "://" in path
 
 
 def prepare_into(output_dir: Path, mirror=None) -> None:

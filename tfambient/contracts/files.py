@@ -4,6 +4,7 @@ Every file is written under a hidden temporary name in its final directory (so t
 is atomic), flushed to the disk, renamed, and the directory entry flushed too; a run killed
 (or a machine that loses power) at any moment leaves the old file or the new one, never a
 torn one. (tfrecords_tools, a separate library, commits its shards the same way.)
+A path on another filesystem (:func:`is_url`) is written through Apache Beam's FileSystems.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from pathlib import Path
 from typing import IO, Any
 
 PARTIAL_SUFFIX = ".partial"
+
+
+def is_url(path: str | os.PathLike | None) -> bool:
+    """A path on a filesystem other than this machine's (``scheme://...``: gs://, s3://,
+    hdfs://), which only --engine=beam reads and writes."""
+    return bool(path) and "://" in str(path)
 
 
 def temporary_path(path: str | os.PathLike) -> Path:
